@@ -1,0 +1,127 @@
+"""The router: which dialog answers a message, as one visible table.
+
+Order of precedence, as in DESIGN.md: what the message *is* (sticker, contact, empty), then
+commands, then the dialog waiting for an answer, then the routes below in order. A route is
+a function returning an `Outcome` or `None` ("not mine"); the first taker wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from dialogs import greeting, profile, smalltalk
+from dialogs.texts import t
+from dialogs.types import ClearState, MessageKind, Outcome, Reply, Turn
+
+Handler = Callable[[Turn], Outcome]
+MaybeHandler = Callable[[Turn], Outcome | None]
+
+
+def _help(turn: Turn) -> Outcome:
+    return Outcome(replies=(Reply(t(turn.language, "command.help")),), intent="command.help")
+
+
+def _start(turn: Turn) -> Outcome:
+    return smalltalk.answer(turn) or _hello(turn)
+
+
+def _hello(turn: Turn) -> Outcome:
+    name = turn.customer.salutation
+    key = "smalltalk.hello_named" if name else "smalltalk.hello"
+    return Outcome(replies=(Reply(t(turn.language, key, name=name)),), intent="smalltalk.hello")
+
+
+COMMANDS: Mapping[str, Handler] = {
+    "/start": _start,
+    "/help": _help,
+    "/language": profile.ask_language,
+    "/name": profile.ask_name,
+    "/forget": profile.ask_erase,
+}
+
+# Dialogs that wait for an answer, by the name stored in the conversation state.
+ACTIVE: Mapping[str, MaybeHandler] = {
+    "profile": profile.continue_profile,
+    "language": profile.continue_language,
+    "forget": profile.continue_erase,
+}
+
+
+def _erase_request(turn: Turn) -> Outcome | None:
+    return profile.ask_erase(turn) if profile.asks_to_erase(turn.text) else None
+
+
+def _fallback(turn: Turn) -> Outcome:
+    # The knowledge base (FAQ) route goes in front of this one; until then we say so honestly.
+    return Outcome(
+        replies=(Reply(t(turn.language, "fallback.unknown")),), intent="fallback", confidence=0.0
+    )
+
+
+ROUTES: tuple[MaybeHandler, ...] = (_erase_request, smalltalk.answer, _fallback)
+
+
+def command_name(text: str) -> str | None:
+    """'/help' for "/help", "/help@concierge_bot" or "/HELP now"; None for plain text."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    return text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
+def _unknown_command(turn: Turn, name: str) -> Outcome:
+    listed = ", ".join(c for c in COMMANDS if c != "/start")
+    text = t(turn.language, "command.unknown", command=name, commands=listed)
+    return Outcome(replies=(Reply(text),), intent="command.unknown")
+
+
+def route(turn: Turn) -> Outcome:
+    """The answer to one message, ignoring the greeting that may precede it."""
+    kind = turn.inbound.kind
+    if kind is MessageKind.UNSUPPORTED:
+        return Outcome(
+            replies=(Reply(t(turn.language, "input.unsupported")),), intent="input.unsupported"
+        )
+    if kind is MessageKind.CONTACT:
+        return profile.contact_shared(turn)
+    if kind is MessageKind.FOREIGN_CONTACT:
+        return profile.foreign_contact(turn)
+    if not turn.text:
+        return Outcome(replies=(Reply(t(turn.language, "input.empty")),), intent="input.empty")
+    if (name := command_name(turn.text)) is not None:
+        handler = COMMANDS.get(name)
+        return handler(turn) if handler else _unknown_command(turn, name)
+    prefix = Outcome()
+    if turn.state is not None:
+        active = ACTIVE.get(turn.state.dialog)
+        taken = active(turn) if active else None
+        if taken is not None:
+            return taken
+        prefix = Outcome(effects=(ClearState(),))  # the customer moved on; drop the stale step
+    for candidate in ROUTES:
+        outcome = candidate(turn)
+        if outcome is not None:
+            return prefix.then(outcome)
+    raise AssertionError("the fallback route always answers")
+
+
+def respond(turn: Turn) -> Outcome:
+    """The bot's whole answer to one message, greeting included."""
+    kind = turn.inbound.kind
+    if turn.customer.is_new and kind is not MessageKind.CONTACT:
+        hello = greeting.first_contact(turn)
+        if kind is not MessageKind.TEXT or not turn.text or _is_hello(turn):
+            return hello
+        return hello.then(route(turn))  # greet, then answer what they asked straight away
+    outcome = route(turn)
+    if not greeting.is_returning(turn) or outcome.intent == "profile.linked":
+        return outcome
+    welcome = greeting.welcome_back(turn)
+    if outcome.intent != "smalltalk.hello":
+        return welcome.then(outcome)
+    # "Welcome back, Anna!" already says hello: ask how to help instead of a second hello.
+    text = f"{welcome.replies[0].text} {t(turn.language, 'greeting.how_can_i_help')}"
+    return Outcome(replies=(Reply(text),), effects=outcome.effects, intent=outcome.intent)
+
+
+def _is_hello(turn: Turn) -> bool:
+    return command_name(turn.text) == "/start" or smalltalk.small_talk_kind(turn.text) == "hello"
