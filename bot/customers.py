@@ -1,0 +1,159 @@
+"""The customer repository: identify who wrote, link them to records on file, erase them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import (
+    ChannelIdentity,
+    ConversationState,
+    Customer,
+    MessageLog,
+    ServiceRecord,
+)
+from dialogs.types import CustomerView, Language, ServiceSummary
+
+
+@dataclass(slots=True)
+class Identified:
+    """The customer behind a message, and what we knew of them before this message."""
+
+    customer: Customer
+    identity: ChannelIdentity
+    is_new: bool
+    previous_seen_at: datetime | None
+    just_linked: bool = False
+
+
+async def identify(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    display_name: str | None,
+    now: datetime,
+) -> Identified:
+    """The customer behind (channel, external id), created on first contact.
+
+    The caller serializes messages per (channel, external id), so two first messages
+    cannot race into two customers; the unique constraint is the last line of defence.
+    """
+    identity = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+        )
+    )
+    if identity is not None:
+        customer = await session.get_one(Customer, identity.customer_id)
+        if identity.chat_id != chat_id:
+            identity.chat_id = chat_id
+        if identity.blocked_at is not None:
+            identity.blocked_at = None  # they wrote again, so they can be reached again
+        return Identified(customer, identity, is_new=False, previous_seen_at=customer.last_seen_at)
+    customer = Customer(name=display_name, created_at=now, tags=[], preferences={})
+    session.add(customer)
+    await session.flush()
+    identity = ChannelIdentity(
+        channel=channel,
+        external_id=external_id,
+        chat_id=chat_id,
+        customer_id=customer.id,
+        display_name=display_name,
+        created_at=now,
+    )
+    session.add(identity)
+    await session.flush()
+    return Identified(customer, identity, is_new=True, previous_seen_at=None)
+
+
+async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Identified:
+    """Attach a verified phone number; if a record on file has it, that record becomes the customer.
+
+    The chat's own short history (the customer met in chat a moment ago) moves onto the record
+    on file, and the temporary customer row is removed, so nothing is lost or duplicated.
+    """
+    on_file = await session.scalar(select(Customer).where(Customer.phone == phone))
+    if on_file is None:
+        who.customer.phone = phone
+        return who
+    if on_file.id == who.customer.id:
+        return who
+    temporary = who.customer
+    for table in (MessageLog, ServiceRecord, ChannelIdentity):
+        await session.execute(
+            update(table).where(table.customer_id == temporary.id).values(customer_id=on_file.id)
+        )
+    await session.execute(
+        delete(ConversationState).where(ConversationState.customer_id == temporary.id)
+    )
+    on_file.language = on_file.language or temporary.language
+    on_file.visit_count += temporary.visit_count
+    await session.delete(temporary)
+    await session.flush()
+    await session.refresh(who.identity)
+    return Identified(
+        on_file,
+        who.identity,
+        is_new=False,
+        previous_seen_at=on_file.last_seen_at,
+        just_linked=True,
+    )
+
+
+async def last_service(session: AsyncSession, customer_id: int) -> ServiceRecord | None:
+    return await session.scalar(
+        select(ServiceRecord)
+        .where(ServiceRecord.customer_id == customer_id)
+        .order_by(ServiceRecord.performed_at.desc(), ServiceRecord.id.desc())
+        .limit(1)
+    )
+
+
+async def view(session: AsyncSession, who: Identified) -> CustomerView:
+    """The snapshot of the customer that the dialogs get to see."""
+    customer = who.customer
+    service = await last_service(session, customer.id)
+    return CustomerView(
+        id=customer.id,
+        name=customer.name,
+        address_as=customer.address_as,
+        language=view_language(customer.language),
+        is_new=who.is_new,
+        previous_seen_at=who.previous_seen_at,
+        visit_count=customer.visit_count,
+        on_file=customer.on_file,
+        just_linked=who.just_linked,
+        last_service=None
+        if service is None
+        else ServiceSummary(
+            kind=service.kind,
+            description=service.description,
+            performed_at=service.performed_at,
+            next_due_at=service.next_due_at,
+        ),
+        preferences={str(k): str(v) for k, v in _mapping(customer.preferences).items()},
+    )
+
+
+async def erase(session: AsyncSession, customer_id: int) -> None:
+    """Delete the customer and, by cascade, every row that refers to them."""
+    for table in (MessageLog, ConversationState, ServiceRecord, ChannelIdentity):
+        await session.execute(delete(table).where(table.customer_id == customer_id))
+    await session.execute(delete(Customer).where(Customer.id == customer_id))
+
+
+async def get(session: AsyncSession, customer_id: int) -> Customer:
+    return await session.get_one(Customer, customer_id)
+
+
+def view_language(value: str | None) -> Language | None:
+    return "zh" if value == "zh" else "en" if value == "en" else None
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}

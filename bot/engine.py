@@ -1,0 +1,218 @@
+"""The engine: one inbound message, one transaction, the dialogs' answer.
+
+`Engine.handle` follows the flow in DESIGN.md: identify the customer, let the dialogs decide,
+apply their effects and log both directions, all in one transaction; messages of one
+customer are handled strictly one after another, in the order they arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import customers
+from bot.clock import Clock
+from bot.config import Settings
+from bot.locks import KeyedLocks, lock_across_processes
+from bot.phones import InvalidPhoneError, normalize_shared_contact
+from bot.storage.database import Database, StorageUnavailableError
+from bot.storage.models import ConversationState, MessageLog
+from dialogs import respond
+from dialogs.cleaning import clean_text
+from dialogs.language import choose_language
+from dialogs.types import (
+    ClearState,
+    Effect,
+    EraseCustomer,
+    Inbound,
+    MessageKind,
+    Outcome,
+    Reply,
+    SetAddress,
+    SetLanguage,
+    SetState,
+    Turn,
+)
+from dialogs.types import ConversationState as StateView
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there right now", as opposed to a bug.
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+class Engine:
+    """Handles inbound messages from every channel the same way."""
+
+    def __init__(self, database: Database, clock: Clock, settings: Settings) -> None:
+        self.database = database
+        self.clock = clock
+        self.settings = settings
+        self._locks = KeyedLocks()
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        """The replies to `inbound`, after its effects and log rows are committed.
+
+        A message seen before (same platform message id) is not handled again: the replies
+        logged the first time are returned, so a redelivery after a crash is harmless.
+        Raises StorageUnavailableError when the database cannot be used; nothing is then
+        written and the message may be retried.
+        """
+        inbound = replace(inbound, text=clean_text(inbound.text))
+        key = f"{inbound.channel}:{inbound.external_user_id}"
+        async with self._locks.hold(key):
+            try:
+                async with self.database.transaction() as session:
+                    if self.database.dialect == "postgresql":
+                        await lock_across_processes(session, key)
+                    return await self._handle(session, inbound)
+            except _UNAVAILABLE as error:
+                raise StorageUnavailableError(f"database unavailable: {error}") from error
+
+    async def _handle(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+        inbound_key = f"{inbound.channel}:{inbound.message_id}" if inbound.message_id else None
+        if inbound_key is not None:
+            earlier = await _logged_replies(session, inbound_key)
+            if earlier is not None:
+                log.info("message %s was handled before; returning its replies", inbound_key)
+                return earlier
+        now = self.clock.now()
+        who = await customers.identify(
+            session,
+            inbound.channel,
+            inbound.external_user_id,
+            inbound.chat_id,
+            inbound.display_name,
+            now,
+        )
+        if inbound.kind is MessageKind.CONTACT and inbound.contact_phone:
+            try:
+                phone = normalize_shared_contact(inbound.contact_phone, self.settings.phone_region)
+            except InvalidPhoneError:
+                log.warning("ignoring an unreadable shared phone number on %s", inbound.channel)
+            else:
+                who = await customers.link_phone(session, who, phone)
+        customer = who.customer
+        state_row = await session.get(ConversationState, customer.id)
+        language = choose_language(
+            inbound.text,
+            customers.view_language(customer.language),
+            inbound.language_hint,
+            self.settings.default_language,
+        )
+        if customer.language is None:
+            customer.language = language
+        turn = Turn(
+            inbound=inbound,
+            customer=await customers.view(session, who),
+            now=now,
+            language=language,
+            state=None
+            if state_row is None
+            else StateView(state_row.dialog, state_row.step, dict(state_row.data)),
+            persona=self.settings.persona,
+        )
+        outcome = respond(turn)
+        if await self._apply(session, customer.id, outcome.effects, now):
+            return list(outcome.replies)
+        if (
+            who.is_new
+            or turn.customer.previous_seen_at is None
+            or (now - turn.customer.previous_seen_at >= self.settings.greeting_gap)
+        ):
+            customer.visit_count += 1
+        customer.last_seen_at = now
+        await _log(session, customer.id, inbound, outcome, inbound_key, now)
+        return list(outcome.replies)
+
+    async def _apply(
+        self, session: AsyncSession, customer_id: int, effects: tuple[Effect, ...], now: datetime
+    ) -> bool:
+        """Apply the dialogs' effects; True when the customer was erased."""
+        for effect in effects:
+            match effect:
+                case EraseCustomer():
+                    await customers.erase(session, customer_id)
+                    log.info("customer %s erased at their request", customer_id)
+                    return True
+                case SetState(dialog=dialog, step=step, data=data):
+                    row = await session.get(ConversationState, customer_id)
+                    if row is None:
+                        session.add(
+                            ConversationState(
+                                customer_id=customer_id,
+                                dialog=dialog,
+                                step=step,
+                                data=dict(data),
+                                updated_at=now,
+                            )
+                        )
+                    else:
+                        row.dialog, row.step, row.data, row.updated_at = (
+                            dialog,
+                            step,
+                            dict(data),
+                            now,
+                        )
+                case ClearState():
+                    await session.execute(
+                        delete(ConversationState).where(
+                            ConversationState.customer_id == customer_id
+                        )
+                    )
+                case SetAddress(address_as=address_as):
+                    (await customers.get(session, customer_id)).address_as = address_as
+                case SetLanguage(language=language):
+                    (await customers.get(session, customer_id)).language = language
+        await session.flush()
+        return False
+
+
+async def _logged_replies(session: AsyncSession, inbound_key: str) -> list[Reply] | None:
+    first = await session.scalar(select(MessageLog.id).where(MessageLog.inbound_key == inbound_key))
+    if first is None:
+        return None
+    rows = await session.scalars(
+        select(MessageLog).where(MessageLog.reply_to_id == first).order_by(MessageLog.id)
+    )
+    return [Reply(row.text, tuple(row.buttons)) for row in rows]
+
+
+async def _log(
+    session: AsyncSession,
+    customer_id: int,
+    inbound: Inbound,
+    outcome: Outcome,
+    inbound_key: str | None,
+    now: datetime,
+) -> None:
+    incoming = MessageLog(
+        customer_id=customer_id,
+        channel=inbound.channel,
+        direction="in",
+        text=inbound.text if inbound.kind is MessageKind.TEXT else f"[{inbound.kind.value}]",
+        intent=outcome.intent,
+        confidence=outcome.confidence,
+        inbound_key=inbound_key,
+        buttons=[],
+        created_at=now,
+    )
+    session.add(incoming)
+    await session.flush()
+    session.add_all(
+        MessageLog(
+            customer_id=customer_id,
+            channel=inbound.channel,
+            direction="out",
+            text=reply.text,
+            reply_to_id=incoming.id,
+            buttons=list(reply.buttons),
+            created_at=now,
+        )
+        for reply in outcome.replies
+    )

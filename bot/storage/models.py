@@ -1,0 +1,159 @@
+"""The tables, as typed SQLAlchemy models. Migrations in `migrations/versions` must match them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Customer(Base):
+    """A person the business serves, met in chat or imported from its records."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index(None, "birthday_month", "birthday_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    address_as: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    birthday_month: Mapped[int | None]
+    birthday_day: Mapped[int | None]
+    birth_year: Mapped[int | None]
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    marketing_consent: Mapped[bool] = mapped_column(default=False)
+    marketing_consent_at: Mapped[datetime | None]
+    on_file: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    visit_count: Mapped[int] = mapped_column(default=0)
+
+
+class ChannelIdentity(Base):
+    """Who a customer is on one channel: (channel, external id) is unique."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    blocked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ServiceRecord(Base):
+    """Something the business did for a customer, and when it is due again."""
+
+    __tablename__ = "service_records"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "performed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    performed_at: Mapped[date]
+    performed_by: Mapped[str | None] = mapped_column(String(200))
+    next_due_at: Mapped[date | None] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
+class ConversationState(Base):
+    """The dialog step a customer is in, if any; `version` guards concurrent writers."""
+
+    __tablename__ = "conversation_states"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    dialog: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime]
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class MessageLog(Base):
+    """Every contact, both directions, with what the inbound message was understood as.
+
+    `inbound_key` ("telegram:12345") is the platform's message id: a redelivered message
+    finds its earlier row instead of being handled twice.
+    """
+
+    __tablename__ = "message_log"
+    __table_args__ = (Index(None, "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None]
+    inbound_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message_log.id", ondelete="CASCADE"), index=True
+    )
+    buttons: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
