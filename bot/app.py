@@ -1,0 +1,53 @@
+"""Starting the bot: migrate the database, then serve the web chat and Telegram side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.engine import Engine
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, clock: Clock | None = None) -> None:
+    """Run until interrupted: web chat always, Telegram long polling when a token is set."""
+    from bot.web.app import create_app
+
+    database = Database(settings.database_url)
+    await database.upgrade()
+    engine = Engine(database, clock or SystemClock(), settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(engine),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    background: list[asyncio.Task[None]] = []
+    if settings.telegram_token is not None:
+        from bot.channels.telegram import build_poller
+
+        background.append(asyncio.create_task(build_poller(engine, settings).run()))
+        log.info("Telegram: long polling %s", settings.telegram_api_url)
+    else:
+        log.info("Telegram: off (set CONCIERGE_TELEGRAM_TOKEN to connect a bot)")
+    log.info("Database: %s", database.engine.url.render_as_string(hide_password=True))
+    log.info("Web chat on http://%s:%s", settings.web_host, settings.web_port)
+    try:
+        await server.serve()
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await database.dispose()

@@ -1,0 +1,265 @@
+"""The `concierge` command line: run the bot, chat in a terminal, manage customers and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from sqlalchemy import func, or_, select
+
+from bot.config import Settings
+from bot.storage.database import Database
+from bot.storage.models import ChannelIdentity, Customer, MessageLog, ServiceRecord
+
+app = typer.Typer(help="Concierge: a service-assistant chat bot.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+customers_app = typer.Typer(help="The customers on file.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(customers_app, name="customers")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    """The effective settings, or a readable list of what is wrong with them."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            field = "CONCIERGE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            errors.print(f"[red]error:[/red] {field}: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False)],
+    )
+
+
+async def _migrated(settings: Settings) -> Database:
+    database = Database(settings.database_url)
+    await database.upgrade()
+    return database
+
+
+@app.command()
+def run() -> None:
+    """Start the bot: web chat on CONCIERGE_WEB_HOST:PORT, Telegram when a token is set."""
+    from bot.app import serve
+
+    settings = load_settings()
+    _logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="Who you are in this conversation.")] = "console",
+    name: Annotated[str | None, typer.Option(help="Your display name.")] = None,
+) -> None:
+    """Talk to the bot in this terminal."""
+    from bot.channels.console import chat as console_chat
+
+    settings = load_settings()
+    asyncio.run(console_chat(settings, user=user, display_name=name))
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings, secrets masked."""
+    settings = load_settings()
+    table = Table("setting", "value", title="Concierge settings")
+    for field, value in settings.masked().items():
+        table.add_row(f"CONCIERGE_{field.upper()}", str(value))
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations (the bot also does this on start)."""
+    settings = load_settings()
+
+    async def _upgrade() -> None:
+        database = await _migrated(settings)
+        await database.dispose()
+
+    asyncio.run(_upgrade())
+    url = settings.masked()["database_url"]
+    console.print(f"Database {url} is up to date.")
+
+
+@customers_app.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import customers and service records from a CSV file (format in README.md)."""
+    from bot.importer import import_csv
+
+    settings = load_settings()
+
+    async def _import() -> int:
+        database = await _migrated(settings)
+        try:
+            report = await import_csv(database, file, settings)
+        finally:
+            await database.dispose()
+        for problem in report.problems:
+            errors.print(f"[yellow]{file}:{problem.line}:[/yellow] {problem.reason}")
+        console.print(report.summary())
+        return 1 if report.problems else 0
+
+    raise typer.Exit(asyncio.run(_import()))
+
+
+@customers_app.command("list")
+def customers_list(
+    search: Annotated[str | None, typer.Option(help="Part of a name, phone or email.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """List customers, most recently seen first."""
+    settings = load_settings()
+
+    async def _list() -> list[Customer]:
+        database = await _migrated(settings)
+        try:
+            async with database.sessions() as session:
+                query = select(Customer)
+                if search:
+                    pattern = f"%{search.lower()}%"
+                    query = query.where(
+                        or_(
+                            func.lower(Customer.name).like(pattern),
+                            Customer.phone.like(pattern),
+                            func.lower(Customer.email).like(pattern),
+                        )
+                    )
+                query = query.order_by(
+                    Customer.last_seen_at.desc().nulls_last(), Customer.id
+                ).limit(limit)
+                return list(await session.scalars(query))
+        finally:
+            await database.dispose()
+
+    table = Table("id", "name", "address as", "phone", "language", "visits", "last seen")
+    for customer in asyncio.run(_list()):
+        table.add_row(
+            str(customer.id),
+            customer.name or "",
+            customer.address_as or "",
+            customer.phone or "",
+            customer.language or "",
+            str(customer.visit_count),
+            f"{customer.last_seen_at:%Y-%m-%d %H:%M}" if customer.last_seen_at else "never",
+        )
+    console.print(table)
+
+
+@customers_app.command("show")
+def customers_show(customer_id: Annotated[int, typer.Argument(help="The customer's id.")]) -> None:
+    """Everything on file about one customer: profile, channels, services, recent messages."""
+    settings = load_settings()
+
+    async def _show() -> (
+        tuple[Customer, list[ChannelIdentity], list[ServiceRecord], list[MessageLog]] | None
+    ):
+        database = await _migrated(settings)
+        try:
+            async with database.sessions() as session:
+                customer = await session.get(Customer, customer_id)
+                if customer is None:
+                    return None
+                identities = await session.scalars(
+                    select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)
+                )
+                services = await session.scalars(
+                    select(ServiceRecord)
+                    .where(ServiceRecord.customer_id == customer_id)
+                    .order_by(ServiceRecord.performed_at.desc())
+                )
+                messages = await session.scalars(
+                    select(MessageLog)
+                    .where(MessageLog.customer_id == customer_id)
+                    .order_by(MessageLog.id.desc())
+                    .limit(10)
+                )
+                return customer, list(identities), list(services), list(messages)[::-1]
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(_show())
+    if found is None:
+        errors.print(
+            f"[red]error:[/red] no customer with id {customer_id} (see `concierge customers list`)"
+        )
+        raise typer.Exit(1)
+    customer, identities, services, messages = found
+    profile = Table(show_header=False, title=f"Customer {customer.id}")
+    birthday = (
+        f"{customer.birth_year or '----'}-{customer.birthday_month:02d}-{customer.birthday_day:02d}"
+        if customer.birthday_month and customer.birthday_day
+        else ""
+    )
+    for label, value in (
+        ("name", customer.name),
+        ("address as", customer.address_as),
+        ("external id", customer.external_ref),
+        ("phone", customer.phone),
+        ("email", customer.email),
+        ("language", customer.language),
+        ("time zone", customer.timezone),
+        ("birthday", birthday),
+        ("tags", ", ".join(customer.tags)),
+        ("preferences", ", ".join(f"{k}: {v}" for k, v in customer.preferences.items())),
+        (
+            "marketing consent",
+            f"yes since {customer.marketing_consent_at:%Y-%m-%d}"
+            if customer.marketing_consent and customer.marketing_consent_at
+            else "yes"
+            if customer.marketing_consent
+            else "no",
+        ),
+        ("notes", customer.notes),
+        ("visits", str(customer.visit_count)),
+        ("created", f"{customer.created_at:%Y-%m-%d %H:%M}"),
+        (
+            "last seen",
+            f"{customer.last_seen_at:%Y-%m-%d %H:%M}" if customer.last_seen_at else "never",
+        ),
+        ("channels", ", ".join(f"{i.channel}:{i.external_id}" for i in identities)),
+    ):
+        profile.add_row(label, value or "")
+    console.print(profile)
+    if services:
+        table = Table("date", "kind", "what was done", "by", "next due", title="Service records")
+        for record in services:
+            table.add_row(
+                f"{record.performed_at}",
+                record.kind,
+                record.description,
+                record.performed_by or "",
+                f"{record.next_due_at or ''}",
+            )
+        console.print(table)
+    if messages:
+        table = Table("time", "", "text", "intent", title="Recent messages")
+        for message in messages:
+            table.add_row(
+                f"{message.created_at:%Y-%m-%d %H:%M}",
+                "→" if message.direction == "in" else "←",
+                message.text[:120],
+                message.intent or "",
+            )
+        console.print(table)

@@ -1,0 +1,115 @@
+"""Shared fixtures: the clock, the databases (SQLite and PostgreSQL), settings and the engine.
+
+Every test that asks for `db` runs twice, once on a fresh SQLite file and once on PostgreSQL
+(CONCIERGE_TEST_POSTGRES_URL, default the local `test` database). Each pytest process works in
+its own PostgreSQL schema, so parallel runs do not see each other's rows. Without a reachable
+PostgreSQL the PostgreSQL half is skipped locally, and fails when
+CONCIERGE_TEST_REQUIRE_POSTGRES=1 (as `.ci/run` sets).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.engine import Engine
+from bot.storage.database import Database
+from bot.storage.models import Base
+
+pytest_plugins = ["tests.fakes.telegram_api"]
+
+POSTGRES_URL = os.environ.get(
+    "CONCIERGE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("CONCIERGE_TEST_REQUIRE_POSTGRES") == "1"
+START = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so; starts 2026-05-01 10:00 UTC."""
+    return ManualClock(START)
+
+
+async def _postgres_schema() -> str | None:
+    plain = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        connection = await asyncpg.connect(plain, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        if REQUIRE_POSTGRES:
+            raise RuntimeError(f"PostgreSQL required but unreachable at {plain}: {error}") from error
+        return None
+    try:
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await connection.close()
+    return schema
+
+
+async def _drop_schema(schema: str) -> None:
+    plain = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(plain, timeout=5)
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres() -> AsyncIterator[dict[str, Any] | None]:
+    """Connection options for this session's PostgreSQL schema, migrated to head once."""
+    schema = await _postgres_schema()
+    if schema is None:
+        yield None
+        return
+    options = {"connect_args": {"server_settings": {"search_path": schema}}}
+    database = Database(POSTGRES_URL, **options)
+    await database.upgrade()
+    await database.dispose()
+    yield {"url": POSTGRES_URL, "schema": schema, "options": options}
+    await _drop_schema(schema)
+
+
+async def _truncate_all(database: Database) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres: dict[str, Any] | None
+) -> AsyncIterator[Database]:
+    """A migrated, empty database: a new SQLite file, or this session's PostgreSQL schema."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'concierge.db'}")
+        await database.upgrade()
+    else:
+        if postgres is None:
+            pytest.skip("PostgreSQL not reachable (set CONCIERGE_TEST_POSTGRES_URL)")
+        database = Database(postgres["url"], **postgres["options"])
+        await _truncate_all(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    """Settings as a fresh install has them, pointing at the test database."""
+    return Settings(_env_file=None, database_url=db.engine.url.render_as_string(False))
+
+
+@pytest.fixture
+def engine(db: Database, clock: ManualClock, settings: Settings) -> Engine:
+    return Engine(db, clock, settings)
