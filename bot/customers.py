@@ -157,3 +157,14 @@ def view_language(value: str | None) -> Language | None:
 
 def _mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
+
+
+async def mark_unreachable(
+    session: AsyncSession, channel: str, chat_id: str, now: datetime
+) -> None:
+    """The customer blocked the bot on `channel`: send nothing there until they write again."""
+    await session.execute(
+        update(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.chat_id == chat_id)
+        .values(blocked_at=now)
+    )

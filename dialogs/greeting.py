@@ -30,7 +30,12 @@ def first_contact(turn: Turn) -> Outcome:
     else:
         replies = [Reply(t(lang, "greeting.first_contact_anonymous", business=business))]
     if turn.inbound.can_share_contact:
-        replies.append(Reply(t(lang, "greeting.share_contact_hint"), ask_contact=True))
+        replies.append(
+            Reply(
+                t(lang, "greeting.share_contact_hint"),
+                contact_button=t(lang, "greeting.share_contact_button"),
+            )
+        )
     return Outcome(
         replies=tuple(replies),
         effects=(SetState(ADDRESS_DIALOG, ADDRESS_STEP),),

@@ -98,7 +98,12 @@ def contact_shared(turn: Turn) -> Outcome:
 
 def foreign_contact(turn: Turn) -> Outcome:
     return Outcome(
-        replies=(Reply(t(turn.language, "profile.foreign_contact"), ask_contact=True),),
+        replies=(
+            Reply(
+                t(turn.language, "profile.foreign_contact"),
+                contact_button=t(turn.language, "greeting.share_contact_button"),
+            ),
+        ),
         intent="profile.foreign_contact",
     )
 

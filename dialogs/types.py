@@ -52,7 +52,7 @@ class Reply:
 
     text: str
     buttons: tuple[str, ...] = ()
-    ask_contact: bool = False  # offer a "share my phone number" button where the channel can
+    contact_button: str | None = None  # label of a "share my phone number" button, if offered
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,9 @@ async def _postgres_schema() -> str | None:
         connection = await asyncpg.connect(plain, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
         if REQUIRE_POSTGRES:
-            raise RuntimeError(f"PostgreSQL required but unreachable at {plain}: {error}") from error
+            raise RuntimeError(
+                f"PostgreSQL required but unreachable at {plain}: {error}"
+            ) from error
         return None
     try:
         await connection.execute(f'CREATE SCHEMA "{schema}"')

@@ -29,7 +29,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     write lock instead of failing when it upgrades a read transaction ("database is locked").
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
+        connect_args = {"timeout": 30, **options.pop("connect_args", {})}
+        engine = create_async_engine(url, connect_args=connect_args, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
