@@ -6,6 +6,7 @@ import re
 
 from dialogs.cleaning import fold
 from dialogs.greeting import remembered
+from dialogs.smalltalk import small_talk_kind
 from dialogs.texts import t
 from dialogs.types import (
     ClearState,
@@ -45,6 +46,8 @@ def looks_like_address(text: str) -> bool:
         and not _QUESTION.search(text)
         and not any(ch.isdigit() for ch in text)
         and not text.startswith("/")
+        and not asks_to_erase(text)
+        and small_talk_kind(text) is None
     )
 
 

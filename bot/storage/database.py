@@ -86,7 +86,8 @@ class Database:
     """
 
     def __init__(self, url: str, **options: Any) -> None:
-        self.engine = create_engine(url, **options)
+        self.options = options  # kept so a second Database can reach the very same place
+        self.engine = create_engine(url, **dict(options))
         self.sessions = session_factory(self.engine)
         self.dialect = self.engine.dialect.name
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
