@@ -1,4 +1,4 @@
-"""The `concierge` command line: run the bot, chat in a terminal, manage customers and the database."""
+"""The `concierge` command line: run the bot, chat in a terminal, manage customers and data."""
 
 from __future__ import annotations
 

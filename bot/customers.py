@@ -27,6 +27,7 @@ class Identified:
     identity: ChannelIdentity
     is_new: bool
     previous_seen_at: datetime | None
+    state: ConversationState | None = None
     just_linked: bool = False
 
 
@@ -43,18 +44,22 @@ async def identify(
     The caller serializes messages per (channel, external id), so two first messages
     cannot race into two customers; the unique constraint is the last line of defence.
     """
-    identity = await session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+    # One round trip for identity, customer and dialog state: this runs for every message.
+    found = (
+        await session.execute(
+            select(ChannelIdentity, Customer, ConversationState)
+            .join(Customer, Customer.id == ChannelIdentity.customer_id)
+            .outerjoin(ConversationState, ConversationState.customer_id == Customer.id)
+            .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
         )
-    )
-    if identity is not None:
-        customer = await session.get_one(Customer, identity.customer_id)
+    ).first()
+    if found is not None:
+        identity, customer, state = found
         if identity.chat_id != chat_id:
             identity.chat_id = chat_id
         if identity.blocked_at is not None:
             identity.blocked_at = None  # they wrote again, so they can be reached again
-        return Identified(customer, identity, is_new=False, previous_seen_at=customer.last_seen_at)
+        return Identified(customer, identity, False, customer.last_seen_at, state)
     customer = Customer(name=display_name, created_at=now, tags=[], preferences={})
     session.add(customer)
     await session.flush()
@@ -96,13 +101,8 @@ async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Iden
     await session.delete(temporary)
     await session.flush()
     await session.refresh(who.identity)
-    return Identified(
-        on_file,
-        who.identity,
-        is_new=False,
-        previous_seen_at=on_file.last_seen_at,
-        just_linked=True,
-    )
+    state = await session.get(ConversationState, on_file.id)
+    return Identified(on_file, who.identity, False, on_file.last_seen_at, state, just_linked=True)
 
 
 async def last_service(session: AsyncSession, customer_id: int) -> ServiceRecord | None:
@@ -114,10 +114,14 @@ async def last_service(session: AsyncSession, customer_id: int) -> ServiceRecord
     )
 
 
-async def view(session: AsyncSession, who: Identified) -> CustomerView:
-    """The snapshot of the customer that the dialogs get to see."""
+async def view(session: AsyncSession, who: Identified, with_history: bool) -> CustomerView:
+    """The snapshot of the customer that the dialogs get to see.
+
+    The service history is read only `with_history` (when the greeting will mention it),
+    which keeps a query off the path of most messages.
+    """
     customer = who.customer
-    service = await last_service(session, customer.id)
+    service = await last_service(session, customer.id) if with_history else None
     return CustomerView(
         id=customer.id,
         name=customer.name,

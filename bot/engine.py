@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from bot.storage.database import Database, StorageUnavailableError
 from bot.storage.models import ConversationState, MessageLog
 from dialogs import respond
 from dialogs.cleaning import clean_text
+from dialogs.greeting import is_new_visit
 from dialogs.language import choose_language
 from dialogs.types import (
     ClearState,
@@ -97,8 +98,8 @@ class Engine:
                 log.warning("ignoring an unreadable shared phone number on %s", inbound.channel)
             else:
                 who = await customers.link_phone(session, who, phone)
-        customer = who.customer
-        state_row = await session.get(ConversationState, customer.id)
+        customer, state_row = who.customer, who.state
+        new_visit = is_new_visit(who.previous_seen_at, now, self.settings.greeting_gap)
         language = choose_language(
             inbound.text,
             customers.view_language(customer.language),
@@ -109,7 +110,7 @@ class Engine:
             customer.language = language
         turn = Turn(
             inbound=inbound,
-            customer=await customers.view(session, who),
+            customer=await customers.view(session, who, with_history=new_visit or who.just_linked),
             now=now,
             language=language,
             state=None
@@ -118,7 +119,7 @@ class Engine:
             persona=self.settings.persona,
         )
         outcome = respond(turn)
-        if await self._apply(session, customer.id, outcome.effects, now):
+        if await self._apply(session, customer.id, state_row, outcome.effects, now):
             return list(outcome.replies)
         if (
             who.is_new
@@ -131,7 +132,12 @@ class Engine:
         return list(outcome.replies)
 
     async def _apply(
-        self, session: AsyncSession, customer_id: int, effects: tuple[Effect, ...], now: datetime
+        self,
+        session: AsyncSession,
+        customer_id: int,
+        row: ConversationState | None,
+        effects: tuple[Effect, ...],
+        now: datetime,
     ) -> bool:
         """Apply the dialogs' effects; True when the customer was erased."""
         for effect in effects:
@@ -141,17 +147,15 @@ class Engine:
                     log.info("customer %s erased at their request", customer_id)
                     return True
                 case SetState(dialog=dialog, step=step, data=data):
-                    row = await session.get(ConversationState, customer_id)
                     if row is None:
-                        session.add(
-                            ConversationState(
-                                customer_id=customer_id,
-                                dialog=dialog,
-                                step=step,
-                                data=dict(data),
-                                updated_at=now,
-                            )
+                        row = ConversationState(
+                            customer_id=customer_id,
+                            dialog=dialog,
+                            step=step,
+                            data=dict(data),
+                            updated_at=now,
                         )
+                        session.add(row)
                     else:
                         row.dialog, row.step, row.data, row.updated_at = (
                             dialog,
@@ -160,16 +164,13 @@ class Engine:
                             now,
                         )
                 case ClearState():
-                    await session.execute(
-                        delete(ConversationState).where(
-                            ConversationState.customer_id == customer_id
-                        )
-                    )
+                    if row is not None:
+                        await session.delete(row)
+                        row = None
                 case SetAddress(address_as=address_as):
                     (await customers.get(session, customer_id)).address_as = address_as
                 case SetLanguage(language=language):
                     (await customers.get(session, customer_id)).language = language
-        await session.flush()
         return False
 
 
@@ -191,28 +192,34 @@ async def _log(
     inbound_key: str | None,
     now: datetime,
 ) -> None:
-    incoming = MessageLog(
-        customer_id=customer_id,
-        channel=inbound.channel,
-        direction="in",
-        text=inbound.text if inbound.kind is MessageKind.TEXT else f"[{inbound.kind.value}]",
-        intent=outcome.intent,
-        confidence=outcome.confidence,
-        inbound_key=inbound_key,
-        buttons=[],
-        created_at=now,
+    """Write the message and the replies to the log (Core inserts: this runs for every message)."""
+    common = {"customer_id": customer_id, "channel": inbound.channel, "created_at": now}
+    incoming = await session.scalar(
+        insert(MessageLog).returning(MessageLog.id),
+        {
+            **common,
+            "direction": "in",
+            "text": inbound.text if inbound.kind is MessageKind.TEXT else f"[{inbound.kind.value}]",
+            "intent": outcome.intent,
+            "confidence": outcome.confidence,
+            "inbound_key": inbound_key,
+            "buttons": [],
+        },
     )
-    session.add(incoming)
-    await session.flush()
-    session.add_all(
-        MessageLog(
-            customer_id=customer_id,
-            channel=inbound.channel,
-            direction="out",
-            text=reply.text,
-            reply_to_id=incoming.id,
-            buttons=list(reply.buttons),
-            created_at=now,
+    if outcome.replies:
+        await session.execute(
+            insert(MessageLog),
+            [
+                {
+                    **common,
+                    "direction": "out",
+                    "text": reply.text,
+                    "reply_to_id": incoming,
+                    "buttons": list(reply.buttons),
+                    "intent": None,
+                    "confidence": None,
+                    "inbound_key": None,
+                }
+                for reply in outcome.replies
+            ],
         )
-        for reply in outcome.replies
-    )

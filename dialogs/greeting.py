@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from dialogs.texts import day, duration, t
 from dialogs.types import Outcome, Reply, SetState, Turn
 
@@ -11,10 +13,15 @@ ADDRESS_STEP = "ask_address"
 
 def is_returning(turn: Turn) -> bool:
     """True when a known customer writes after a break of at least the greeting gap."""
-    seen = turn.customer.previous_seen_at
-    return not turn.customer.is_new and (
-        seen is None or turn.now - seen >= turn.persona.greeting_gap
+    customer = turn.customer
+    return not customer.is_new and is_new_visit(
+        customer.previous_seen_at, turn.now, turn.persona.greeting_gap
     )
+
+
+def is_new_visit(previous_seen_at: datetime | None, now: datetime, gap: timedelta) -> bool:
+    """A message starts a new visit when the customer was away for the greeting gap or more."""
+    return previous_seen_at is None or now - previous_seen_at >= gap
 
 
 def first_contact(turn: Turn) -> Outcome:
