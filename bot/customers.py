@@ -106,12 +106,13 @@ async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Iden
 
 
 async def last_service(session: AsyncSession, customer_id: int) -> ServiceRecord | None:
-    return await session.scalar(
+    record: ServiceRecord | None = await session.scalar(
         select(ServiceRecord)
         .where(ServiceRecord.customer_id == customer_id)
         .order_by(ServiceRecord.performed_at.desc(), ServiceRecord.id.desc())
         .limit(1)
     )
+    return record
 
 
 async def view(session: AsyncSession, who: Identified, with_history: bool) -> CustomerView:
