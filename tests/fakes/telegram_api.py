@@ -20,7 +20,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -43,7 +43,10 @@ BOT_USER: dict[str, Any] = {
     "supports_inline_queries": False,
 }
 LONG_POLL_CAP = 0.5  # seconds: a long poll ends this early, so tests stay fast
-MAX_TEXT_LENGTH = 4096  # Telegram counts UTF-16 code units
+WAIT_LIMIT = 5.0  # seconds wait_until waits before failing the test
+# Telegram documents "4096 characters"; a live probe found it counts code points, not UTF-16
+# units (github.com/FerroxLabs/wayland/issues/934), so the fake is no stricter than that.
+MAX_TEXT_LENGTH = 4096
 # Fields that are free text: a form value like "123" or "true" must stay a string there.
 _TEXT_FIELDS = frozenset(
     {"text", "caption", "description", "short_description", "name", "title", "url",
@@ -87,13 +90,6 @@ class SentMessage:
         return [button["text"] for button in self.buttons]
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    status: int
-    description: str
-    retry_after: int | None
-
-
 class ApiError(Exception):
     """Answered as Telegram's error object: {"ok": false, "error_code", "description", ...}."""
 
@@ -112,10 +108,6 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
-def utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 class FakeTelegramAPI:
     """The fake server's state and its Starlette app; `running()` serves it on a free port."""
 
@@ -129,10 +121,20 @@ class FakeTelegramAPI:
         self.calls: list[ApiCall] = []
         self.commands: list[dict[str, Any]] = []
         self.webhook_url = ""
-        self._failures: dict[tuple[str, int | None], deque[_Failure]] = {}
+        self._failures: dict[tuple[str, int | None], deque[ApiError | None]] = {}
         self._update_ids = itertools.count(10_001)
         self._message_ids = itertools.count(1)
         self._arrived = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "getme": self._get_me,
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "setmycommands": self._set_my_commands,
+        }
         self.app = Starlette(
             routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])]
         )
@@ -158,15 +160,15 @@ class FakeTelegramAPI:
         **content: Any,
     ) -> dict[str, Any]:
         """Queue a message from `user_id` with `content` fields (text=..., sticker=..., ...)."""
-        sender = {"id": user_id, "is_bot": False, "first_name": first_name}
+        sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
         if last_name is not None:
             sender["last_name"] = last_name
         if language_code is not None:
             sender["language_code"] = language_code
-        chat = {"id": user_id if chat_id is None else chat_id, "type": chat_type}
+        chat: dict[str, Any] = {"id": user_id if chat_id is None else chat_id, "type": chat_type}
         chat |= {"first_name": first_name} if chat_type == "private" else {"title": "Group"}
-        message = {"message_id": next(self._message_ids), "date": int(time.time())}
-        message |= {"chat": chat, "from": sender, **content}
+        message: dict[str, Any] = {"message_id": next(self._message_ids), "chat": chat}
+        message |= {"date": int(time.time()), "from": sender, **content}
         return self.push_update({"message": message})
 
     def push_text(self, user_id: int, text: str, **sender: Any) -> dict[str, Any]:
@@ -191,7 +193,8 @@ class FakeTelegramAPI:
         return self.push_message(user_id, contact=contact, **sender)
 
     def push_sticker(self, user_id: int, **sender: Any) -> dict[str, Any]:
-        sticker = {"file_id": "sticker-1", "file_unique_id": "s1", "type": "regular"}
+        sticker: dict[str, Any] = {"file_id": "sticker-1", "file_unique_id": "s1"}
+        sticker["type"] = "regular"
         sticker |= {"width": 512, "height": 512, "is_animated": False, "is_video": False}
         return self.push_message(user_id, sticker=sticker, **sender)
 
@@ -200,8 +203,10 @@ class FakeTelegramAPI:
             {"file_id": f"photo-{w}", "file_unique_id": f"p{w}", "width": w, "height": w}
             for w in (90, 800)
         ]
-        extra = {} if caption is None else {"caption": caption}
-        return self.push_message(user_id, photo=sizes, **extra, **sender)
+        content: dict[str, Any] = {"photo": sizes}
+        if caption is not None:
+            content["caption"] = caption
+        return self.push_message(user_id, **content, **sender)
 
     def fail_next(
         self,
@@ -211,15 +216,24 @@ class FakeTelegramAPI:
         retry_after: int | None = None,
         description: str | None = None,
         times: int = 1,
+        after: int = 0,
         method: str = "sendMessage",
     ) -> None:
-        """Make the next `times` calls of `method` (to `chat_id`, or any chat) fail."""
+        """Make `times` calls of `method` (to `chat_id`, or any chat) fail, `after` others."""
         if status == 429 and retry_after is None:
             retry_after = 3
         text = description or _DEFAULT_ERRORS.get(status, "Error")
-        failure = _Failure(status, text.format(retry_after=retry_after), retry_after)
+        failure = ApiError(status, text.format(retry_after=retry_after), retry_after)
         queue = self._failures.setdefault((method.lower(), chat_id), deque())
-        queue.extend([failure] * times)
+        queue.extend([None] * after + [failure] * times)
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds, checked after every request (for a bot running on
+        its own); fails after WAIT_LIMIT seconds."""
+        async with asyncio.timeout(WAIT_LIMIT):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
 
     def sent_to(self, chat_id: int) -> list[SentMessage]:
         return [message for message in self.sent if message.chat_id == chat_id]
@@ -258,37 +272,30 @@ class FakeTelegramAPI:
         try:
             if request.path_params["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
-            handler = self._methods().get(method.lower())
+            handler = self._handlers.get(method.lower())  # method names ignore case
             if handler is None:
                 raise ApiError(404, "Not Found")
             self._maybe_fail(method, params)
             result = await handler(params)
         except ApiError as error:
             return error.response()
+        finally:
+            self._changed.set()
         return JSONResponse({"ok": True, "result": result})
-
-    def _methods(self) -> dict[str, Any]:
-        return {
-            "getme": self._get_me,
-            "getupdates": self._get_updates,
-            "sendmessage": self._send_message,
-            "deletewebhook": self._delete_webhook,
-            "setwebhook": self._set_webhook,
-            "getwebhookinfo": self._get_webhook_info,
-            "setmycommands": self._set_my_commands,
-        }
 
     def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
         for key in ((method.lower(), params.get("chat_id")), (method.lower(), None)):
             if queue := self._failures.get(key):
-                failure = queue.popleft()
-                raise ApiError(failure.status, failure.description, failure.retry_after)
+                if failure := queue.popleft():  # None lets one call through
+                    raise failure
+                return
 
     async def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
         return BOT_USER
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         self._confirm(int(params.get("offset") or 0))
+        self._changed.set()
         limit = min(max(int(params.get("limit") or 100), 1), 100)
         timeout = float(params.get("timeout") or 0)
         if not self.pending and timeout > 0:
@@ -312,7 +319,7 @@ class FakeTelegramAPI:
             raise ApiError(400, "Bad Request: chat_id is empty")
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if utf16_length(text) > MAX_TEXT_LENGTH:
+        if len(text) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
         chat_id = int(params["chat_id"])
         markup = params.get("reply_markup")
@@ -363,7 +370,8 @@ async def _params(request: Request) -> dict[str, Any]:
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     if body and content_type.startswith("application/json"):
-        return {name: _decode(name, value) for name, value in fields.items()} | json.loads(body)
+        typed: dict[str, Any] = json.loads(body)  # JSON bodies carry their own types
+        return {name: _decode(name, value) for name, value in fields.items()} | typed
     if body and content_type.startswith("multipart/form-data"):
         fields |= _multipart(content_type, body)
     elif body:
@@ -376,10 +384,12 @@ def _multipart(content_type: str, body: bytes) -> dict[str, str | bytes]:
     head = f"Content-Type: {content_type}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, str | bytes] = {}
-    for part in message.iter_parts():  # type: ignore[attr-defined]
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        fields[str(name)] = payload if part.get_filename() else payload.decode("utf-8")
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if part.is_multipart() or not isinstance(payload, bytes):
+            continue
+        name = str(part.get_param("name", header="content-disposition"))
+        fields[name] = payload if part.get_filename() else payload.decode("utf-8")
     return fields
 
 
