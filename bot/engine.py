@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import customers
@@ -45,6 +45,20 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+# PostgreSQL SQLSTATEs of the same kind: connection exceptions (class 08), lock not available,
+# query cancelled (statement timeout), admin shutdown, cannot connect now.
+_UNAVAILABLE_SQLSTATES = ("08", "55P03", "57014", "57P01", "57P03")
+
+
+def _is_unavailable(error: Exception) -> bool:
+    if isinstance(error, _UNAVAILABLE):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
+        return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
 
 
 class Engine:
@@ -72,7 +86,9 @@ class Engine:
                     if self.database.dialect == "postgresql":
                         await lock_across_processes(session, key)
                     return await self._handle(session, inbound)
-            except _UNAVAILABLE as error:
+            except (DBAPIError, *_UNAVAILABLE) as error:
+                if not _is_unavailable(error):
+                    raise
                 raise StorageUnavailableError(f"database unavailable: {error}") from error
 
     async def _handle(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
@@ -181,7 +197,7 @@ async def _logged_replies(session: AsyncSession, inbound_key: str) -> list[Reply
     rows = await session.scalars(
         select(MessageLog).where(MessageLog.reply_to_id == first).order_by(MessageLog.id)
     )
-    return [Reply(row.text, tuple(row.buttons)) for row in rows]
+    return [Reply(row.text, tuple(row.buttons), row.contact_button) for row in rows]
 
 
 async def _log(
@@ -204,6 +220,7 @@ async def _log(
             "confidence": outcome.confidence,
             "inbound_key": inbound_key,
             "buttons": [],
+            "contact_button": None,
         },
     )
     if outcome.replies:
@@ -216,6 +233,7 @@ async def _log(
                     "text": reply.text,
                     "reply_to_id": incoming,
                     "buttons": list(reply.buttons),
+                    "contact_button": reply.contact_button,
                     "intent": None,
                     "confidence": None,
                     "inbound_key": None,

@@ -156,4 +156,5 @@ class MessageLog(Base):
         ForeignKey("message_log.id", ondelete="CASCADE"), index=True
     )
     buttons: Mapped[list[str]] = mapped_column(default=list)
+    contact_button: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]

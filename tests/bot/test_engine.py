@@ -19,7 +19,9 @@ def message(clock: ManualClock, text: str, user: str = "u1", **extra: object) ->
     return Inbound("web", user, user, text, clock.now(), **extra)  # type: ignore[arg-type]
 
 
-async def say(engine: Engine, clock: ManualClock, text: str, user: str = "u1", **extra: object) -> str:
+async def say(
+    engine: Engine, clock: ManualClock, text: str, user: str = "u1", **extra: object
+) -> str:
     replies = await engine.handle(message(clock, text, user, **extra))
     return "\n".join(reply.text for reply in replies)
 

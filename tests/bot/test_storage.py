@@ -30,7 +30,8 @@ async def test_times_come_back_as_aware_utc(db: Database) -> None:
     async with db.sessions() as session:
         stored = await session.scalar(select(Customer.created_at))
     assert stored == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
-    assert stored is not None and stored.utcoffset() == timedelta(0)
+    assert stored is not None
+    assert stored.utcoffset() == timedelta(0)
 
 
 async def test_naive_times_are_refused(db: Database) -> None:

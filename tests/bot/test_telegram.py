@@ -156,7 +156,6 @@ async def test_stickers_and_photos_get_a_text_only_answer(
 
 
 # PTB 22 itself warns, while building RetryAfter, that retry_after will become a timedelta.
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_retry_after_is_waited_out_and_the_reply_delivered_once(
     poller: TelegramPoller, telegram_api: FakeTelegramAPI, clock: ManualClock
 ) -> None:
@@ -223,7 +222,6 @@ async def test_a_long_reply_arrives_in_pieces_within_the_limit(
     assert [piece.button_texts for piece in pieces] == [[], [], ["OK"]]
 
 
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_a_429_within_a_long_reply_does_not_repeat_the_delivered_pieces(
     poller: TelegramPoller, telegram_api: FakeTelegramAPI, clock: ManualClock
 ) -> None:

@@ -19,9 +19,9 @@ from dialogs.types import (
     Inbound,
     Language,
     MessageKind,
+    ServiceSummary,
     SetAddress,
     SetLanguage,
-    ServiceSummary,
     Turn,
 )
 

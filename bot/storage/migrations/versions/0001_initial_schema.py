@@ -105,6 +105,7 @@ def upgrade() -> None:
         sa.Column("inbound_key", sa.String(length=200), nullable=True),
         sa.Column("reply_to_id", sa.Integer(), nullable=True),
         sa.Column("buttons", sa.JSON(), nullable=False),
+        sa.Column("contact_button", sa.String(length=100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
