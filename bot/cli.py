@@ -46,6 +46,8 @@ def _logging(settings: Settings) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=errors, show_path=False)],
     )
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
 
 
 async def _migrated(settings: Settings) -> Database:
