@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, or_, select
 
@@ -108,7 +109,7 @@ def customers_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Import customers and service records from a CSV file (format in README.md)."""
-    from bot.importer import import_csv
+    from bot.importer import ImportAbortedError, import_csv
 
     settings = load_settings()
 
@@ -116,11 +117,15 @@ def customers_import(
         database = await _migrated(settings)
         try:
             report = await import_csv(database, file, settings)
+        except ImportAbortedError as error:
+            errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+            return 1
         finally:
             await database.dispose()
         for problem in report.problems:
-            errors.print(f"[yellow]{file}:{problem.line}:[/yellow] {problem.reason}")
-        console.print(report.summary())
+            where = escape(f"{file}:{problem.line}:")
+            errors.print(f"[yellow]{where}[/yellow] {escape(problem.reason)}", soft_wrap=True)
+        console.print(report.summary(), markup=False, soft_wrap=True)
         return 1 if report.problems else 0
 
     raise typer.Exit(asyncio.run(_import()))
