@@ -34,7 +34,7 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
     )
     background: list[asyncio.Task[None]] = []
     if settings.telegram_token is not None:
-        from bot.channels.telegram import build_poller
+        from bot.channels.telegram_poller import build_poller
 
         background.append(asyncio.create_task(build_poller(engine, settings).run()))
         log.info("Telegram: long polling %s", settings.telegram_api_url)

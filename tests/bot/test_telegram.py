@@ -25,12 +25,8 @@ from sqlalchemy import func, select
 from telegram.error import InvalidToken
 
 from bot.channels import RetryAfterError
-from bot.channels.telegram import (
-    MAX_MESSAGE_LENGTH,
-    TelegramPoller,
-    build_poller,
-    split_text,
-)
+from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_text
+from bot.channels.telegram_poller import TelegramPoller, build_poller
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
