@@ -39,10 +39,17 @@ SCREENSHOT = Path("/tmp/concierge-webchat.png")
 
 
 @pytest.fixture
-async def site(db: Database, engine: Engine) -> AsyncIterator[str]:
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """SQLite only: this module overrides the two-database fixture of tests/conftest.py."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'concierge.db'}")
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def site(engine: Engine) -> AsyncIterator[str]:
     """The web app served by uvicorn on a free port of 127.0.0.1, in this test's event loop."""
-    if db.dialect != "sqlite":
-        pytest.skip("one database is enough in the browser; the API tests cover PostgreSQL")
     # Binding here and handing the socket over leaves no window for another process to take it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
