@@ -1,0 +1,246 @@
+"""FAQ matcher benchmark on the public dev sets in ../shared/eval (not a test).
+
+    .venv/bin/python bench/faq.py [--eval-dir ../shared/eval] [--cache-dir DIR] [--no-titles]
+                                  [--only clinc150/full] [--skip-cold]
+    .venv/bin/python bench/faq.py tune --cache-dir DIR     # refit knowledge/tuning.py constants
+
+For each KB variant (CLINC150, BANKING77, SMP2017 x 5-shot, full) against its dev.json it prints
+in-scope accuracy, closed-set accuracy, OOS recall and precision (metrics computed by
+score_faq.py itself), ms/query p50/p95 (one query at a time, encoding included) and the KB build
+time cold (fresh, empty cache folder: every question encoded, classifiers trained) and warm
+(a new process-level cache over the folder the cold build filled, as after a restart).
+
+`tune` computes every view's scores for all dev queries once, then prints the fusion weights,
+calibrator and thresholds that knowledge/tuning.py should hold (the dev sets are the only data
+it looks at). Query embeddings come from the cache there, so run a plain benchmark with the
+same --cache-dir first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from knowledge import tuning
+from knowledge.encoder import EmbeddingCache, Encoder, FloatArray
+from knowledge.entries import parse_faq_kb
+from knowledge.evaluation import Predictor
+from knowledge.matcher import build_matcher, default_encoders
+
+VARIANTS = [(d, v) for d in ("clinc150", "banking77", "smp2017") for v in ("5shot", "full")]
+DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+class CachedEncoder:
+    """Routes query encoding through the cache too (tune only: dev queries encode once)."""
+
+    def __init__(self, inner: Encoder, cache: EmbeddingCache) -> None:
+        self.inner, self.cache = inner, cache
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def encode(self, texts: Any) -> FloatArray:
+        return self.cache.embed(self.inner, list(texts))
+
+
+def scorer(eval_dir: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("score_faq", eval_dir / "score_faq.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load(eval_dir: Path, dataset: str, variant: str) -> tuple[dict[str, Any], list[Any]]:
+    kb = json.loads((eval_dir / dataset / f"kb_{variant}.json").read_text(encoding="utf-8"))
+    dev = json.loads((eval_dir / dataset / "dev.json").read_text(encoding="utf-8"))
+    return kb, dev["queries"]
+
+
+def timed_predictions(predictor: Predictor, queries: list[Any]) -> dict[str, Any]:
+    """Predictions one query at a time, each with its wall time in ms (after one warm-up)."""
+    predictor.predict(queries[0]["text"])
+    predictions = {}
+    for q in queries:
+        started = time.perf_counter()
+        record = predictor.predict(q["text"])
+        record["ms"] = (time.perf_counter() - started) * 1000.0
+        predictions[q["qid"]] = record
+    return predictions
+
+
+def bench(args: argparse.Namespace) -> None:
+    score = scorer(args.eval_dir)
+    rows = []
+    for dataset, variant in VARIANTS:
+        if args.only and f"{dataset}/{variant}" not in args.only:
+            continue
+        kb_doc, queries = load(args.eval_dir, dataset, variant)
+        kb = parse_faq_kb(kb_doc, dataset)
+        with tempfile.TemporaryDirectory(prefix="faq-cold-") as scratch:
+            cold = None
+            folder = args.cache_dir
+            if not args.skip_cold:
+                folder = Path(scratch)
+                started = time.perf_counter()
+                build_matcher(kb, cache=EmbeddingCache(folder), use_titles=args.titles)
+                cold = time.perf_counter() - started
+            started = time.perf_counter()
+            matcher = build_matcher(kb, cache=EmbeddingCache(folder), use_titles=args.titles)
+            warm = time.perf_counter() - started
+        predictions = timed_predictions(Predictor(matcher, kb_doc["language"]), queries)
+        m = score.compute_metrics(queries, predictions, {e["id"] for e in kb_doc["entries"]})
+        rows.append((f"{dataset}/{variant}", len(kb_doc["entries"]), m, cold, warm))
+        print(f"{dataset}/{variant}: {_row(m, cold, warm)}", file=sys.stderr, flush=True)
+    print(f"titles as examples: {args.titles}")
+    print(
+        "| KB | entries | in-scope acc | closed-set acc | OOS recall | OOS precision "
+        "| ms p50 | ms p95 | build cold s | build warm s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, m, cold, warm in rows:
+        print(f"| {name} | {n} | {_row(m, cold, warm)} |")
+
+
+def _row(m: dict[str, Any], cold: float | None, warm: float) -> str:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.2f}"
+
+    return " | ".join(
+        [
+            pct(m["in_scope_accuracy"]),
+            pct(m["closed_set_accuracy"]),
+            pct(m["oos_recall"]),
+            pct(m["oos_precision"]),
+            f"{m['ms_p50']:.1f}",
+            f"{m['ms_p95']:.1f}",
+            "n/a" if cold is None else f"{cold:.1f}",
+            f"{warm:.2f}",
+        ]
+    )
+
+
+def tune(args: argparse.Namespace) -> None:
+    cache = EmbeddingCache(args.cache_dir)
+    encoders = [CachedEncoder(e, cache) for e in default_encoders()]
+    sets = []
+    for dataset, variant in VARIANTS:
+        kb_doc, queries = load(args.eval_dir, dataset, variant)
+        matcher = build_matcher(parse_faq_kb(kb_doc), encoders, cache, use_titles=args.titles)
+        index = {e: i for i, e in enumerate(matcher.entry_ids)}
+        comps = [matcher.components(q["text"]) for q in queries]
+        expected = np.array([index.get(q["expected"], -1) for q in queries])
+        sets.append((f"{dataset}/{variant}", comps, expected))
+        print(f"components: {dataset}/{variant}", file=sys.stderr, flush=True)
+    grid = itertools.product([1.0], [0.0, 1.0], [0.0, 2.0, 5.0, 10.0], [0.0, 2.0, 5.0, 10.0])
+    best = max(grid, key=lambda w: statistics.fmean(_closed(s, w) for s in sets))
+    print(
+        "fusion weights (linear, hidden, centroid, lexical):",
+        best,
+        [round(100 * _closed(s, best), 2) for s in sets],
+    )
+    feats, correct, weight, tops = [], [], [], []
+    for _, comps, expected in sets:
+        for c, exp in zip(comps, expected, strict=True):
+            fused = (
+                best[0] * c.linear + best[1] * c.hidden + best[2] * c.centroid + best[3] * c.lexical
+            )
+            f, p = tuning.calibration_features(
+                fused.astype(np.float32), c.centroid, c.lexical, c.nearest
+            )
+            feats.append(f)
+            correct.append(float(int(np.argmax(p)) == exp))
+            weight.append(1.0 / len(comps))
+            tops.append(int(np.argmax(p)))
+    x, y, w = np.array(feats), np.array(correct), np.array(weight) * len(sets)
+    beta = _fit_logistic(x, y, w)
+    print("CALIBRATION =", tuple(round(float(b), 3) for b in beta))
+    conf = 1.0 / (1.0 + np.exp(-(beta[0] + x @ beta[1:])))
+    bounds = np.cumsum([0] + [len(c) for _, c, _ in sets])
+    expected_all = np.concatenate([e for _, _, e in sets])
+    predicted = np.array(tops)
+
+    def overall(t: float) -> list[float]:
+        pred = np.where(conf >= t, predicted, -1)
+        return [
+            float((pred[a:b] == expected_all[a:b]).mean()) for a, b in itertools.pairwise(bounds)
+        ]
+
+    thresholds = np.round(np.arange(0.05, 0.95, 0.01), 2)
+    reject = max(thresholds, key=lambda t: statistics.fmean(overall(t)))
+    print(
+        "REJECT_BELOW =",
+        reject,
+        "mean overall accuracy",
+        round(100 * statistics.fmean(overall(reject)), 2),
+    )
+
+    def split(t: float) -> list[str]:
+        pred = np.where(conf >= t, predicted, -1)
+        out = []
+        for a, b in itertools.pairwise(bounds):
+            p, e = pred[a:b], expected_all[a:b]
+            oos = f"/{100 * (p[e < 0] == -1).mean():.0f}" if (e < 0).any() else ""
+            out.append(f"{100 * (p[e >= 0] == e[e >= 0]).mean():.1f}{oos}")
+        return out
+
+    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, float(reject)):
+        print(f"  threshold {t:.2f}: in-scope acc/OOS recall per set", " ".join(split(t)))
+    answered_ok = [float(np.mean(y[conf >= t])) if (conf >= t).any() else 1.0 for t in thresholds]
+    answer_at = next((t for t, ok in zip(thresholds, answered_ok, strict=True) if ok >= 0.95), 0.9)
+    print("ANSWER_AT =", answer_at, "(pooled precision of direct answers >= 95%)")
+
+
+def _closed(s: tuple[str, list[Any], Any], w: tuple[float, ...]) -> float:
+    _, comps, expected = s
+    hits = [
+        int(np.argmax(w[0] * c.linear + w[1] * c.hidden + w[2] * c.centroid + w[3] * c.lexical))
+        == e
+        for c, e in zip(comps, expected, strict=True)
+        if e >= 0
+    ]
+    return float(np.mean(hits))
+
+
+def _fit_logistic(x: Any, y: Any, w: Any) -> Any:
+    a = np.hstack([np.ones((len(x), 1)), x])
+    beta = np.zeros(a.shape[1])
+    for _ in range(50):  # Newton's method with a tiny ridge
+        p = 1.0 / (1.0 + np.exp(-(a @ beta)))
+        grad = a.T @ (w * (p - y)) + 1e-4 * beta
+        hess = (a * (w * p * (1 - p))[:, None]).T @ a + 1e-4 * np.eye(len(beta))
+        beta -= np.linalg.solve(hess, grad)
+    return beta
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("mode", nargs="?", choices=["bench", "tune"], default="bench")
+    ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--no-titles", dest="titles", action="store_false", default=tuning.USE_TITLES)
+    ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--skip-cold", action="store_true")
+    args = ap.parse_args()
+    (tune if args.mode == "tune" else bench)(args)
+
+
+if __name__ == "__main__":
+    main()

