@@ -1,4 +1,8 @@
-"""Starting the bot: migrate the database, then serve the web chat and Telegram side by side."""
+"""Starting the bot: migrate the database, then serve the web chat and Telegram side by side.
+
+The scheduler role (birthday, reminder and campaign jobs and the outbox dispatcher) runs here
+too, in whichever `concierge run` process holds the leader lock (see `scheduler.leader`).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,16 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings, clock: Clock | None = None) -> None:
-    """Run until interrupted: web chat always, Telegram long polling when a token is set."""
+    """Run until interrupted: web chat always, Telegram long polling when a token is set,
+    proactive messages when this process holds the scheduler role."""
     from bot.web.app import create_app
+    from scheduler.runtime import ProactiveRuntime
+    from scheduler.telegram_sender import dispatch_channels
 
+    clock = clock or SystemClock()
     database = Database(settings.database_url)
     await database.upgrade()
-    engine = Engine(database, clock or SystemClock(), settings)
+    engine = Engine(database, clock, settings)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(engine),
@@ -33,21 +41,27 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
         )
     )
     background: list[asyncio.Task[None]] = []
-    if settings.telegram_token is not None:
-        from bot.channels.telegram_poller import build_poller
-
-        background.append(asyncio.create_task(build_poller(engine, settings).run()))
-        log.info("Telegram: long polling %s", settings.telegram_api_url)
-    else:
-        log.info("Telegram: off (set CONCIERGE_TELEGRAM_TOKEN to connect a bot)")
-    log.info("Database: %s", database.engine.url.render_as_string(hide_password=True))
-    log.info("Web chat on http://%s:%s", settings.web_host, settings.web_port)
     try:
-        await server.serve()
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.telegram_token is not None:
+                from bot.channels.telegram_poller import build_poller
+
+                background.append(asyncio.create_task(build_poller(engine, settings).run()))
+                log.info("Telegram: long polling %s", settings.telegram_api_url)
+            else:
+                log.info("Telegram: off (set CONCIERGE_TELEGRAM_TOKEN to connect a bot)")
+            channels = await stack.enter_async_context(dispatch_channels(settings, clock))
+            runtime = ProactiveRuntime(database, clock, settings, channels)
+            background.append(asyncio.create_task(runtime.run()))
+            log.info("Database: %s", database.engine.url.render_as_string(hide_password=True))
+            log.info("Web chat on http://%s:%s", settings.web_host, settings.web_port)
+            try:
+                await server.serve()
+            finally:
+                for task in background:
+                    task.cancel()
+                for task in background:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
     finally:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await database.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,6 +47,57 @@ class Settings(BaseSettings):
     business_name: str = "Concierge"
     log_level: str = "INFO"
 
+    # Proactive messages (scheduler/): contact policy, schedules, delivery rate, dispatcher.
+    quiet_hours_start: time = Field(
+        time(21, 0), description="Customer's local time from which marketing and reminders wait."
+    )
+    quiet_hours_end: time = Field(time(9, 0), description="Customer's local time they resume.")
+    marketing_cap: int = Field(
+        2, ge=0, description="At most this many marketing messages per customer per period."
+    )
+    marketing_cap_period: timedelta = Field(timedelta(days=7), description="The cap's period.")
+    birthday_hour: int = Field(9, ge=0, le=23, description="Local hour birthday greetings go.")
+    reminder_lead_days: int = Field(
+        7, ge=0, le=365, description="Days before a service is due that the customer is told."
+    )
+    event_lead_days: int = Field(
+        14, ge=0, le=365, description="Days before an event that its invitation goes out."
+    )
+    rate_limit_per_second: float = Field(
+        30.0, gt=0, le=1000, description="Messages per second over all chats (Telegram: 30)."
+    )
+    rate_limit_chat_per_second: float = Field(
+        1.0, gt=0, description="Messages per second to one private chat (Telegram: 1)."
+    )
+    rate_limit_group_per_minute: float = Field(
+        20.0, gt=0, description="Messages per minute to one group chat (Telegram: 20)."
+    )
+    paid_broadcast: bool = Field(
+        False, description="Telegram paid broadcasts: pay Stars to send above 30 messages/s."
+    )
+    paid_broadcast_per_second: float = Field(
+        1000.0, gt=0, le=1000, description="Messages per second with paid broadcasts on."
+    )
+    dispatcher_interval: float = Field(
+        1.0, gt=0, description="Seconds between the outbox dispatcher's looks for due messages."
+    )
+    dispatcher_lease: timedelta = Field(
+        timedelta(seconds=60), description="How long claimed outbox rows belong to a dispatcher."
+    )
+    dispatcher_batch: int = Field(200, ge=1, le=10_000, description="Rows claimed at a time.")
+    dispatcher_concurrency: int = Field(
+        100, ge=1, le=1000, description="Messages in flight to the channel at once."
+    )
+    sweep_interval: timedelta = Field(
+        timedelta(minutes=10), description="How often birthdays, reminders and campaigns are due."
+    )
+    leader_lock: str = Field(
+        "concierge-scheduler", description="PostgreSQL advisory lock naming the scheduler role."
+    )
+    leader_retry_interval: float = Field(
+        5.0, gt=0, le=30, description="Seconds between tries to take over the scheduler role."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
@@ -76,7 +127,9 @@ class Settings(BaseSettings):
             ) from None
         return name
 
-    @field_validator("greeting_gap", "long_absence")
+    @field_validator(
+        "greeting_gap", "long_absence", "marketing_cap_period", "dispatcher_lease", "sweep_interval"
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -133,6 +133,7 @@ async def view(session: AsyncSession, who: Identified, with_history: bool) -> Cu
         visit_count=customer.visit_count,
         on_file=customer.on_file,
         just_linked=who.just_linked,
+        marketing_opted_out=customer.marketing_opt_out_at is not None,
         last_service=None
         if service is None
         else ServiceSummary(

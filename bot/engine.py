@@ -36,6 +36,7 @@ from dialogs.types import (
     Reply,
     SetAddress,
     SetLanguage,
+    SetMarketingOptOut,
     SetState,
     Turn,
 )
@@ -187,6 +188,12 @@ class Engine:
                     (await customers.get(session, customer_id)).address_as = address_as
                 case SetLanguage(language=language):
                     (await customers.get(session, customer_id)).language = language
+                case SetMarketingOptOut(opted_out=opted_out):
+                    customer = await customers.get(session, customer_id)
+                    if not opted_out:
+                        customer.marketing_opt_out_at = None
+                    elif customer.marketing_opt_out_at is None:
+                        customer.marketing_opt_out_at = now
         return False
 
 

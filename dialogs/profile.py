@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from dialogs.cleaning import fold
+from dialogs.consent import asks_to_stop
 from dialogs.greeting import remembered
 from dialogs.smalltalk import small_talk_kind
 from dialogs.texts import t
@@ -47,6 +48,7 @@ def looks_like_address(text: str) -> bool:
         and not any(ch.isdigit() for ch in text)
         and not text.startswith("/")
         and not asks_to_erase(text)
+        and not asks_to_stop(text)
         and small_talk_kind(text) is None
     )
 

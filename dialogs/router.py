@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from dialogs import greeting, profile, smalltalk
+from dialogs import consent, greeting, profile, smalltalk
 from dialogs.texts import t
 from dialogs.types import ClearState, MessageKind, Outcome, Reply, Turn
 
@@ -22,7 +22,14 @@ def _help(turn: Turn) -> Outcome:
 
 
 def _start(turn: Turn) -> Outcome:
-    return smalltalk.answer(turn) or _hello(turn)
+    """Hello; marketing resumes if the customer had said /stop (confirmed in a second reply)."""
+    hello = smalltalk.answer(turn) or _hello(turn)
+    resumed = consent.resume(turn)
+    return Outcome(
+        replies=hello.replies + resumed.replies,
+        effects=hello.effects + resumed.effects,
+        intent=resumed.intent if resumed.replies else hello.intent,
+    )
 
 
 def _hello(turn: Turn) -> Outcome:
@@ -37,6 +44,7 @@ COMMANDS: Mapping[str, Handler] = {
     "/language": profile.ask_language,
     "/name": profile.ask_name,
     "/forget": profile.ask_erase,
+    "/stop": consent.stop,
 }
 
 # Dialogs that wait for an answer, by the name stored in the conversation state.
@@ -58,7 +66,12 @@ def _fallback(turn: Turn) -> Outcome:
     )
 
 
-ROUTES: tuple[MaybeHandler, ...] = (_erase_request, smalltalk.answer, _fallback)
+ROUTES: tuple[MaybeHandler, ...] = (
+    _erase_request,
+    consent.stop_request,
+    smalltalk.answer,
+    _fallback,
+)
 
 
 def command_name(text: str) -> str | None:

@@ -80,6 +80,7 @@ class CustomerView:
     just_linked: bool = False  # this very message linked the chat to a record on file
     last_service: ServiceSummary | None = None
     preferences: Mapping[str, str] = field(default_factory=dict)
+    marketing_opted_out: bool = False  # said /stop: no marketing until /start
 
     @property
     def salutation(self) -> str | None:
@@ -152,7 +153,14 @@ class EraseCustomer:
     """Erase every piece of personal data the business holds about the customer."""
 
 
-Effect = SetState | ClearState | SetAddress | SetLanguage | EraseCustomer
+@dataclass(frozen=True, slots=True)
+class SetMarketingOptOut:
+    """Stop (True) or resume (False) marketing messages; consent on file is left as it is."""
+
+    opted_out: bool
+
+
+Effect = SetState | ClearState | SetAddress | SetLanguage | EraseCustomer | SetMarketingOptOut
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ class Customer(Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     marketing_consent: Mapped[bool] = mapped_column(default=False)
     marketing_consent_at: Mapped[datetime | None]
+    marketing_opt_out_at: Mapped[datetime | None]  # /stop; cleared by /start
     on_file: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None]
@@ -158,3 +159,86 @@ class MessageLog(Base):
     buttons: Mapped[list[str]] = mapped_column(default=list)
     contact_button: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+class Appointment(Base):
+    """A booked visit in the future; the customer is reminded the day before."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class Campaign(Base):
+    """A message marketing sends to a segment of customers at a set time.
+
+    `segment` is the filter as written ("language=zh,tag=vip"); `event_on` makes the campaign
+    an event invitation. `status` is scheduled -> queued (outbox rows written) or cancelled.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index(None, "status", "send_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    segment: Mapped[str] = mapped_column(String(500), default="")
+    event_on: Mapped[date | None]
+    send_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """One proactive message: queued, then sent, skipped (reason), failed (error) or unknown.
+
+    `dedupe_key` ("birthday:2026:42", "campaign:7:42") makes every job idempotent. A row is
+    marked `sending` and committed before the channel is called; a row still `sending` after
+    a crash becomes `unknown` and is never sent again. `lease_owner`/`lease_until` mark rows
+    a dispatcher has claimed.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(None, "status", "not_before"),
+        Index(None, "customer_id", "category", "sent_at"),
+        Index(None, "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    category: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    chat_id: Mapped[str | None] = mapped_column(String(128))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]  # when it was handed to the channel
+    finished_at: Mapped[datetime | None]
+
+
+class ChannelPause(Base):
+    """A channel asked us to wait (Telegram 429 retry_after) until `paused_until`."""
+
+    __tablename__ = "channel_pauses"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused_until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -3,7 +3,10 @@
 It owns the server side of the Bot API as far as Concierge uses it: the update queue with real
 getUpdates offset semantics (an update is forgotten only once a later offset confirms it) and
 a long poll capped at `LONG_POLL_CAP` seconds, sendMessage with Telegram's length rules,
-scriptable failures in Telegram's own error shape, and a record of every call. Requests are
+scriptable failures in Telegram's own error shape, and a record of every call. Optionally it
+enforces Telegram's flood limits (`TelegramLimits`: about 30 messages a second overall, one a
+second per private chat, 20 a minute per group) by answering 429 with retry_after, and holds
+each sendMessage answer for `send_delay` seconds to stand in for a slow network. Requests are
 parsed the way Telegram reads them: query string, form or multipart fields (where clients
 JSON-encode every non-string value) or a JSON body. The `telegram_api` fixture serves one
 fresh server per test with uvicorn inside the test's event loop.
@@ -17,6 +20,7 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
 import socket
 import time
 from collections import deque
@@ -60,6 +64,31 @@ _DEFAULT_ERRORS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramLimits:
+    """Telegram's documented flood limits for sendMessage; exceeding one answers 429."""
+
+    per_second: int = 30
+    chat_per_second: int = 1
+    group_per_minute: int = 20
+
+
+class _Window:
+    """Times of accepted messages within the last `seconds` (a sliding window)."""
+
+    def __init__(self, seconds: float, limit: int) -> None:
+        self.seconds, self.limit = seconds, limit
+        self.times: deque[float] = deque()
+
+    def retry_after(self, now: float) -> int | None:
+        """None if one more message fits now, else whole seconds until one does (at least 1)."""
+        while self.times and self.times[0] <= now - self.seconds:
+            self.times.popleft()
+        if len(self.times) < self.limit:
+            return None
+        return max(1, math.ceil(self.times[0] + self.seconds - now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +140,20 @@ class ApiError(Exception):
 class FakeTelegramAPI:
     """The fake server's state and its Starlette app; `running()` serves it on a free port."""
 
-    def __init__(self, token: str = TOKEN, long_poll_cap: float = LONG_POLL_CAP) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        long_poll_cap: float = LONG_POLL_CAP,
+        limits: TelegramLimits | None = None,
+        send_delay: float = 0.0,
+    ) -> None:
         self.token = token
         self.long_poll_cap = long_poll_cap
+        self.limits = limits  # None: no flood limits (the default, for most tests)
+        self.send_delay = send_delay  # seconds each sendMessage answer is held back
+        self.rate_limited = 0  # 429 answers given for flood limits
+        self._overall: _Window | None = None
+        self._chat_windows: dict[int, _Window] = {}
         self.url = ""  # the server root, e.g. "http://127.0.0.1:PORT"; set by running()
         self.pending: list[dict[str, Any]] = []  # updates not yet confirmed, oldest first
         self.confirmed_offset = 0  # the highest getUpdates offset received so far
@@ -244,7 +284,10 @@ class FakeTelegramAPI:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[FakeTelegramAPI]:
         """Serve on a free port of 127.0.0.1 for the duration of the block."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets that say
+        # so, and with it on every answer waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off",
@@ -322,9 +365,12 @@ class FakeTelegramAPI:
         if len(text) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
         chat_id = int(params["chat_id"])
+        self._check_flood(chat_id)
         markup = params.get("reply_markup")
         sent = SentMessage(next(self._message_ids), chat_id, text, markup)
         self.sent.append(sent)
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)  # delivered; the answer is on its way
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
         return {
             "message_id": sent.message_id,
@@ -333,6 +379,27 @@ class FakeTelegramAPI:
             "from": BOT_USER,
             "text": text,
         }
+
+    def _check_flood(self, chat_id: int) -> None:
+        """Answer 429 when this message would break a flood limit; else count it."""
+        if self.limits is None:
+            return
+        now = time.monotonic()
+        if self._overall is None:
+            self._overall = _Window(1.0, self.limits.per_second)
+        chat = self._chat_windows.get(chat_id)
+        if chat is None:
+            group = chat_id < 0
+            chat = _Window(60.0 if group else 1.0, self.limits.group_per_minute if group
+                           else self.limits.chat_per_second)  # fmt: skip
+            self._chat_windows[chat_id] = chat
+        waits = [w for w in (self._overall.retry_after(now), chat.retry_after(now)) if w]
+        if waits:
+            self.rate_limited += 1
+            wait = max(waits)
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+        self._overall.times.append(now)
+        chat.times.append(now)
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates") is True:
