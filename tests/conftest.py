@@ -18,8 +18,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from click.testing import Result
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from bot.cli import app as cli_app
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
@@ -115,3 +118,22 @@ def settings(db: Database) -> Settings:
 @pytest.fixture
 def engine(db: Database, clock: ManualClock, settings: Settings) -> Engine:
     return Engine(db, clock, settings)
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean working directory for the CLI: its own SQLite file, no inherited settings."""
+    for name in list(os.environ):
+        if name.startswith("CONCIERGE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "400")  # rich would otherwise wrap tables at 80 columns
+    monkeypatch.setenv("CONCIERGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CONCIERGE_PHONE_REGION", "CN")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def concierge(*args: str) -> Result:
+    """Run the real `concierge` command line in-process."""
+    return CliRunner().invoke(cli_app, list(args))

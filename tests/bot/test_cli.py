@@ -7,15 +7,12 @@ of whoever runs the suite can change what the commands see.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from bot.cli import app
+from tests.conftest import concierge
 
 GOOD = (
     "external_id,name,phone,birthday,service_kind,service_date,service_description,next_due\n"
@@ -25,21 +22,8 @@ GOOD = (
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean working directory with its own database and no inherited settings."""
-    for name in list(os.environ):
-        if name.startswith("CONCIERGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
-    monkeypatch.setenv("COLUMNS", "400")  # rich would otherwise wrap tables at 80 columns
-    monkeypatch.setenv("CONCIERGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("CONCIERGE_PHONE_REGION", "CN")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def concierge(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+def home(cli_home: Path) -> Path:
+    return cli_home
 
 
 def flat(text: str) -> str:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from bot.cli import app
+from tests.conftest import concierge
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 CUSTOMERS = (
@@ -24,16 +21,10 @@ CUSTOMERS = (
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("CONCIERGE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.setenv("CONCIERGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("CONCIERGE_PHONE_REGION", "CN")
+def home(cli_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    tmp_path = cli_home
     monkeypatch.setenv("CONCIERGE_QUIET_HOURS_START", "00:00")  # any hour will do
     monkeypatch.setenv("CONCIERGE_QUIET_HOURS_END", "00:00")
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "offer.txt").write_text("Hello {name}, winter tyres -20%!\n", encoding="utf-8")
     assert concierge("customers", "import", "customers.csv").exit_code == 0
@@ -71,10 +62,6 @@ def link_chats(path: Path, chats: dict[str, int]) -> None:
                 " WHERE external_ref = ?",
                 (str(chat), str(chat), external_id),
             )
-
-
-def concierge(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 def flat(text: str) -> str:
