@@ -15,6 +15,7 @@ import uvicorn
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.knowledge_base import KnowledgeService
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
     clock = clock or SystemClock()
     database = Database(settings.database_url)
     await database.upgrade()
-    engine = Engine(database, clock, settings)
+    knowledge = KnowledgeService(database, settings.cache_dir)
+    engine = Engine(database, clock, settings, knowledge=lambda: knowledge.current)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(engine),
@@ -53,6 +55,9 @@ async def serve(settings: Settings, clock: Clock | None = None) -> None:
             channels = await stack.enter_async_context(dispatch_channels(settings, clock))
             runtime = ProactiveRuntime(database, clock, settings, channels)
             background.append(asyncio.create_task(runtime.run()))
+            # The web chat opens at once; questions are answered from the knowledge base as soon
+            # as it is indexed (seconds, or about a minute on a first start with a new KB).
+            background.append(asyncio.create_task(knowledge.keep_fresh()))
             log.info("Database: %s", database.engine.url.render_as_string(hide_password=True))
             log.info("Web chat on http://%s:%s", settings.web_host, settings.web_port)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
         "US", description="Region for phone numbers written without a country code."
     )
     business_name: str = "Concierge"
+    cache_dir: Path = Field(
+        Path(".concierge-cache"), description="Where knowledge-base embeddings are cached."
+    )
     log_level: str = "INFO"
 
     # Proactive messages (scheduler/): contact policy, schedules, delivery rate, dispatcher.

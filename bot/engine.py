@@ -7,7 +7,9 @@ customer are handled strictly one after another, in the order they arrived.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -24,6 +26,7 @@ from bot.storage.database import Database, StorageUnavailableError
 from bot.storage.models import ConversationState, MessageLog
 from dialogs import respond
 from dialogs.cleaning import clean_text
+from dialogs.faq import Knowledge
 from dialogs.greeting import is_new_visit
 from dialogs.language import choose_language
 from dialogs.types import (
@@ -65,10 +68,17 @@ def _is_unavailable(error: Exception) -> bool:
 class Engine:
     """Handles inbound messages from every channel the same way."""
 
-    def __init__(self, database: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        settings: Settings,
+        knowledge: Callable[[], Knowledge | None] = lambda: None,
+    ) -> None:
         self.database = database
         self.clock = clock
         self.settings = settings
+        self._knowledge = knowledge  # the current knowledge base, read at each message
         self._locks = KeyedLocks()
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
@@ -134,8 +144,11 @@ class Engine:
             if state_row is None
             else StateView(state_row.dialog, state_row.step, dict(state_row.data)),
             persona=self.settings.persona,
+            knowledge=self._knowledge(),
         )
-        outcome = respond(turn)
+        # Matching a question against the knowledge base is CPU work (embeddings): keep it off
+        # the event loop so other customers are not held up meanwhile.
+        outcome = await asyncio.to_thread(respond, turn) if turn.knowledge else respond(turn)
         if await self._apply(session, customer.id, state_row, outcome.effects, now):
             return list(outcome.replies)
         if (
@@ -228,6 +241,7 @@ async def _log(
             "inbound_key": inbound_key,
             "buttons": [],
             "contact_button": None,
+            "topic": outcome.topic,
         },
     )
     if outcome.replies:
@@ -241,6 +255,7 @@ async def _log(
                     "reply_to_id": incoming,
                     "buttons": list(reply.buttons),
                     "contact_button": reply.contact_button,
+                    "topic": None,
                     "intent": None,
                     "confidence": None,
                     "inbound_key": None,

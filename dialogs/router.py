@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from dialogs import consent, greeting, profile, smalltalk
+from dialogs import consent, faq, greeting, profile, smalltalk
 from dialogs.texts import t
 from dialogs.types import ClearState, MessageKind, Outcome, Reply, Turn
 
@@ -52,6 +52,7 @@ ACTIVE: Mapping[str, MaybeHandler] = {
     "profile": profile.continue_profile,
     "language": profile.continue_language,
     "forget": profile.continue_erase,
+    faq.DIALOG: faq.continue_faq,
 }
 
 
@@ -60,7 +61,7 @@ def _erase_request(turn: Turn) -> Outcome | None:
 
 
 def _fallback(turn: Turn) -> Outcome:
-    # The knowledge base (FAQ) route goes in front of this one; until then we say so honestly.
+    # Reached only when the bot has no knowledge base at all; the FAQ route answers otherwise.
     return Outcome(
         replies=(Reply(t(turn.language, "fallback.unknown")),), intent="fallback", confidence=0.0
     )
@@ -70,6 +71,8 @@ ROUTES: tuple[MaybeHandler, ...] = (
     _erase_request,
     consent.stop_request,
     smalltalk.answer,
+    faq.person_request,
+    faq.answer_question,
     _fallback,
 )
 

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from dialogs.faq import Knowledge
 
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
@@ -117,6 +120,7 @@ class Turn:
     language: Language
     state: ConversationState | None = None
     persona: Persona = field(default_factory=Persona)
+    knowledge: Knowledge | None = None  # the FAQ knowledge base, when the bot has one
 
     @property
     def text(self) -> str:
@@ -171,6 +175,7 @@ class Outcome:
     effects: tuple[Effect, ...] = ()
     intent: str = "unknown"
     confidence: float = 1.0
+    topic: str | None = None  # the knowledge-base entry the answer came from
 
     def then(self, other: Outcome) -> Outcome:
         """This outcome followed by `other`; the intent is the later, more specific one."""
@@ -179,4 +184,5 @@ class Outcome:
             effects=self.effects + other.effects,
             intent=other.intent,
             confidence=other.confidence,
+            topic=other.topic,
         )

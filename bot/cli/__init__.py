@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.cli.campaigns import campaigns_app
 from bot.cli.common import console, load_settings, migrated, setup_logging
 from bot.cli.customers import customers_app
+from bot.cli.kb import kb_app
 from bot.cli.service import service_app
 
 app = typer.Typer(help="Concierge: a service-assistant chat bot.", no_args_is_help=True)
@@ -23,6 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(campaigns_app, name="campaign")
 app.add_typer(service_app, name="service")
+app.add_typer(kb_app, name="kb")
 
 
 @app.command()

@@ -36,7 +36,9 @@ def setup_logging(settings: Settings) -> None:
         handlers=[RichHandler(console=errors, show_path=False)],
     )
     if logging.getLogger().level > logging.DEBUG:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
+        # One line per migration or per job run is noise at INFO.
+        for chatty in ("alembic", "apscheduler"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @asynccontextmanager

@@ -158,6 +158,7 @@ class MessageLog(Base):
     )
     buttons: Mapped[list[str]] = mapped_column(default=list)
     contact_button: Mapped[str | None] = mapped_column(String(100))
+    topic: Mapped[str | None] = mapped_column(String(64))  # knowledge-base entry answered
     created_at: Mapped[datetime]
 
 
@@ -242,3 +243,14 @@ class ChannelPause(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     paused_until: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class KnowledgeEntryRow(Base):
+    """One entry of the imported knowledge base, stored as the loaders produced it."""
+
+    __tablename__ = "knowledge_entries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int]
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
