@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import (
+    Base,
     ChannelIdentity,
     ConversationState,
     Customer,
-    MessageLog,
     ServiceRecord,
 )
 from dialogs.types import CustomerView, Language, ServiceSummary
@@ -89,9 +89,11 @@ async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Iden
     if on_file.id == who.customer.id:
         return who
     temporary = who.customer
-    for table in (MessageLog, ServiceRecord, ChannelIdentity):
+    for table in _customer_tables():
+        if table is ConversationState.__table__:
+            continue  # the chat's half-finished step means nothing for the record on file
         await session.execute(
-            update(table).where(table.customer_id == temporary.id).values(customer_id=on_file.id)
+            update(table).where(table.c.customer_id == temporary.id).values(customer_id=on_file.id)
         )
     await session.execute(
         delete(ConversationState).where(ConversationState.customer_id == temporary.id)
@@ -147,10 +149,20 @@ async def view(session: AsyncSession, who: Identified, with_history: bool) -> Cu
 
 
 async def erase(session: AsyncSession, customer_id: int) -> None:
-    """Delete the customer and, by cascade, every row that refers to them."""
-    for table in (MessageLog, ConversationState, ServiceRecord, ChannelIdentity):
-        await session.execute(delete(table).where(table.customer_id == customer_id))
+    """Delete the customer and every row that refers to them, whatever table it is in."""
+    for table in reversed(_customer_tables()):  # children (e.g. replies in the log) first
+        await session.execute(delete(table).where(table.c.customer_id == customer_id))
     await session.execute(delete(Customer).where(Customer.id == customer_id))
+
+
+def _customer_tables() -> list[Table]:
+    """Every table that refers to a customer, read from the models so a new one is not missed."""
+    return [
+        table
+        for table in Base.metadata.sorted_tables
+        if any(fk.column.table is Customer.__table__ for fk in table.foreign_keys)
+        and "customer_id" in table.c
+    ]
 
 
 async def get(session: AsyncSession, customer_id: int) -> Customer:

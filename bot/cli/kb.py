@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot.cli.common import console, errors, load_settings, migrated
+from bot.clock import SystemClock
 from bot.knowledge_base import replace_entries, stored_base
 from bot.storage.models import MessageLog
 from dialogs.faq import label
@@ -49,8 +50,6 @@ def kb_import(file: ExistingFile) -> None:
     settings = load_settings()
 
     async def _store() -> None:
-        from bot.clock import SystemClock
-
         async with migrated(settings) as database:
             await replace_entries(database, base, SystemClock().now())
 

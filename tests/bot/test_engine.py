@@ -11,7 +11,15 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.storage.database import Database
-from bot.storage.models import Base, ChannelIdentity, Customer, MessageLog, ServiceRecord
+from bot.storage.models import (
+    Appointment,
+    Base,
+    ChannelIdentity,
+    Customer,
+    MessageLog,
+    OutboxMessage,
+    ServiceRecord,
+)
 from dialogs.types import Inbound, MessageKind
 
 
@@ -210,6 +218,25 @@ async def test_forget_erases_every_trace_after_confirmation(
                 kind="tyres",
                 description="winter tyres",
                 performed_at=date(2026, 4, 1),
+                created_at=clock.now(),
+            )
+        )
+        session.add(
+            Appointment(
+                customer_id=customer.id,
+                kind="tyres",
+                starts_at=clock.now() + timedelta(days=3),
+                note="Zelda brings the QX-4242",
+                created_at=clock.now(),
+            )
+        )
+        session.add(
+            OutboxMessage(
+                dedupe_key=f"birthday:2026:{customer.id}",
+                category="birthday",
+                customer_id=customer.id,
+                text="Happy birthday, Zelda!",
+                not_before=clock.now(),
                 created_at=clock.now(),
             )
         )
