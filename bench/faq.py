@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/faq.py [--eval-dir ../shared/eval] [--cache-dir DIR] [--no-titles]
                                   [--only clinc150/full] [--skip-cold]
+                                  [--oos-train | --default-oos]
     .venv/bin/python bench/faq.py tune --cache-dir DIR     # refit knowledge/tuning.py constants
 
 For each KB variant (CLINC150, BANKING77, SMP2017 x 5-shot, full) against its dev.json it prints
@@ -9,6 +10,10 @@ in-scope accuracy, closed-set accuracy, OOS recall and precision (metrics comput
 score_faq.py itself), ms/query p50/p95 (one query at a time, encoding included) and the KB build
 time cold (fresh, empty cache folder: every question encoded, classifiers trained) and warm
 (a new process-level cache over the folder the cold build filled, as after a restart).
+With --oos-train, a dataset's oos_train.json (CLINC150, SMP2017: out-of-scope training
+questions) is given to the matcher as out-of-scope examples; with --default-oos, our shipped
+chit-chat set (knowledge/samples/out_of_scope.yaml), as the bot builds a KB without examples of
+its own.
 
 `tune` computes every view's scores for all dev queries once, then prints the fusion weights,
 calibrator and thresholds that knowledge/tuning.py should hold (the dev sets are the only data
@@ -35,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from knowledge import tuning
 from knowledge.encoder import EmbeddingCache, Encoder, FloatArray
-from knowledge.entries import parse_faq_kb
+from knowledge.entries import KnowledgeBase, parse_faq_kb
 from knowledge.evaluation import Predictor
-from knowledge.matcher import build_matcher, default_encoders
+from knowledge.matcher import Matcher, build_matcher, default_encoders
+from knowledge.out_of_scope import build_bot_matcher
 
 VARIANTS = [(d, v) for d in ("clinc150", "banking77", "smp2017") for v in ("5shot", "full")]
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -72,6 +78,15 @@ def load(eval_dir: Path, dataset: str, variant: str) -> tuple[dict[str, Any], li
     return kb, dev["queries"]
 
 
+def oos_train(eval_dir: Path, dataset: str, wanted: bool) -> list[str]:
+    """The dataset's out-of-scope training questions (none without --oos-train or the file)."""
+    path = eval_dir / dataset / "oos_train.json"
+    if not wanted or not path.exists():
+        return []
+    queries = json.loads(path.read_text(encoding="utf-8"))["queries"]
+    return [q["text"] for q in queries if q["expected"] is None]
+
+
 def timed_predictions(predictor: Predictor, queries: list[Any]) -> dict[str, Any]:
     """Predictions one query at a time, each with its wall time in ms (after one warm-up)."""
     predictor.predict(queries[0]["text"])
@@ -84,6 +99,19 @@ def timed_predictions(predictor: Predictor, queries: list[Any]) -> dict[str, Any
     return predictions
 
 
+def build(
+    args: argparse.Namespace, name: str, kb: KnowledgeBase, rejects: list[str], folder: Path | None
+) -> Matcher:
+    """The matcher for one KB: with --default-oos as the bot builds it, else with `rejects`."""
+    cache = EmbeddingCache(folder)
+    if not args.default_oos:
+        return build_matcher(kb, None, cache, args.titles, rejects)
+    matcher, chosen = build_bot_matcher(kb, None, cache, args.titles, use_default=True)
+    used = f"{len(chosen.examples)} default examples ({len(chosen.yielded)} left to the entries)"
+    print(f"{name}: {used}", file=sys.stderr, flush=True)
+    return matcher
+
+
 def bench(args: argparse.Namespace) -> None:
     score = scorer(args.eval_dir)
     rows = []
@@ -92,22 +120,25 @@ def bench(args: argparse.Namespace) -> None:
             continue
         kb_doc, queries = load(args.eval_dir, dataset, variant)
         kb = parse_faq_kb(kb_doc, dataset)
+        rejects = oos_train(args.eval_dir, dataset, args.oos_train)
+        name = f"{dataset}/{variant}"
         with tempfile.TemporaryDirectory(prefix="faq-cold-") as scratch:
             cold = None
             folder = args.cache_dir
             if not args.skip_cold:
                 folder = Path(scratch)
                 started = time.perf_counter()
-                build_matcher(kb, cache=EmbeddingCache(folder), use_titles=args.titles)
+                build(args, name, kb, rejects, folder)
                 cold = time.perf_counter() - started
             started = time.perf_counter()
-            matcher = build_matcher(kb, cache=EmbeddingCache(folder), use_titles=args.titles)
+            matcher = build(args, name, kb, rejects, folder)
             warm = time.perf_counter() - started
         predictions = timed_predictions(Predictor(matcher, kb_doc["language"]), queries)
         m = score.compute_metrics(queries, predictions, {e["id"] for e in kb_doc["entries"]})
         rows.append((f"{dataset}/{variant}", len(kb_doc["entries"]), m, cold, warm))
         print(f"{dataset}/{variant}: {_row(m, cold, warm)}", file=sys.stderr, flush=True)
-    print(f"titles as examples: {args.titles}")
+    examples = "oos_train" if args.oos_train else "default set" if args.default_oos else "none"
+    print(f"titles as examples: {args.titles}; out-of-scope examples: {examples}")
     print(
         "| KB | entries | in-scope acc | closed-set acc | OOS recall | OOS precision "
         "| ms p50 | ms p95 | build cold s | build warm s |"
@@ -238,6 +269,9 @@ def main() -> None:
     ap.add_argument("--no-titles", dest="titles", action="store_false", default=tuning.USE_TITLES)
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--skip-cold", action="store_true")
+    examples = ap.add_mutually_exclusive_group()
+    examples.add_argument("--oos-train", action="store_true")
+    examples.add_argument("--default-oos", action="store_true")
     args = ap.parse_args()
     (tune if args.mode == "tune" else bench)(args)
 

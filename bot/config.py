@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dialogs.types import Language, Persona
+from bot.business_hours import BusinessHours, parse_days
+from dialogs.types import Language, Persona, RatingSetup
 
 OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
 
@@ -30,7 +31,10 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         OFFICIAL_TELEGRAM_API, description="Bot API server root, for self-hosted servers."
     )
-    telegram_library: Literal["ptb", "aiogram"] = "ptb"
+    telegram_library: Literal["ptb"] = Field(
+        "ptb",
+        description="Telegram client library; only python-telegram-bot so far (aiogram: planned).",
+    )
     telegram_poll_timeout: int = Field(30, ge=0, le=50, description="Long-polling seconds.")
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0, le=65535)
@@ -102,6 +106,78 @@ class Settings(BaseSettings):
         5.0, gt=0, le=30, description="Seconds between tries to take over the scheduler role."
     )
 
+    # The human queue (bot/tickets.py, bot/staff/): staff group, business hours, SLA.
+    staff_chat_id: str | None = Field(
+        None, description="Telegram group where staff see tickets and answer customers."
+    )
+    business_days: str = Field("mon-fri", description="Working days, e.g. mon-fri or mon-sat.")
+    business_opens: time = Field(time(9, 0), description="Local time staff start.")
+    business_closes: time = Field(time(18, 0), description="Local time staff leave.")
+    ticket_sla: timedelta = Field(
+        timedelta(hours=4), description="Business time within which staff answer a ticket."
+    )
+    ticket_second_escalation: timedelta = Field(
+        timedelta(days=2), description="Unanswered this long: escalated to supervisors again."
+    )
+    supervisor_direct_messages: bool = Field(
+        True, description="Escalations also go to supervisors' private chats with the bot."
+    )
+    ticket_reopen_window: timedelta = Field(
+        timedelta(days=7), description="How long after resolution the customer can reopen."
+    )
+
+    # Post-service follow-ups and ratings (scheduler/followups.py, dialogs/rating.py).
+    follow_up_first_days: int = Field(
+        3, ge=0, le=60, description="Days after a service that the rating question goes."
+    )
+    follow_up_second_days: int = Field(
+        7, ge=1, le=60, description="Days after the first follow-up that the second goes."
+    )
+    follow_up_days_by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description='First follow-up per service kind, JSON: {"tyre change": 5}.',
+    )
+    follow_up_second_days_by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description="Second follow-up per service kind (days after the first), JSON.",
+    )
+    rating_rater: Literal["off", "low", "always"] = Field(
+        "low", description="RATER detail questions: off, after a low score (1-3), or always."
+    )
+    review_link: str | None = Field(None, description="Offered to customers who rate 5.")
+    csat_target: float = Field(93.0, gt=0, le=100, description="Satisfaction index target, %.")
+    api_key: SecretStr | None = Field(
+        None, description="Key the business's systems send (X-API-Key) to the HTTP API."
+    )
+
+    @field_validator("follow_up_days_by_kind", "follow_up_second_days_by_kind")
+    @classmethod
+    def _follow_up_days(cls, days: dict[str, int]) -> dict[str, int]:
+        for kind, value in days.items():
+            if not 0 <= value <= 60:
+                raise ValueError(f"{kind!r}: {value} days; give 0 to 60 days per service kind")
+        return days
+
+    @field_validator("business_days")
+    @classmethod
+    def _known_days(cls, spec: str) -> str:
+        parse_days(spec)
+        return spec
+
+    @model_validator(mode="after")
+    def _hours_make_sense(self) -> Settings:
+        _ = self.business_hours  # raises BusinessHoursError (a ValueError) naming the problem
+        return self
+
+    @property
+    def business_hours(self) -> BusinessHours:
+        return BusinessHours(
+            parse_days(self.business_days),
+            self.business_opens,
+            self.business_closes,
+            ZoneInfo(self.timezone),
+        )
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
@@ -132,7 +208,14 @@ class Settings(BaseSettings):
         return name
 
     @field_validator(
-        "greeting_gap", "long_absence", "marketing_cap_period", "dispatcher_lease", "sweep_interval"
+        "greeting_gap",
+        "long_absence",
+        "marketing_cap_period",
+        "dispatcher_lease",
+        "sweep_interval",
+        "ticket_sla",
+        "ticket_second_escalation",
+        "ticket_reopen_window",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -147,6 +230,7 @@ class Settings(BaseSettings):
             default_language=self.default_language,
             greeting_gap=self.greeting_gap,
             long_absence=self.long_absence,
+            rating=RatingSetup(rater=self.rating_rater, review_link=self.review_link),
         )
 
     def masked(self) -> dict[str, Any]:

@@ -10,40 +10,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import customers
+from bot import customers, effects, ratings, tickets
 from bot.clock import Clock
 from bot.config import Settings
 from bot.locks import KeyedLocks, lock_across_processes
 from bot.phones import InvalidPhoneError, normalize_shared_contact
 from bot.storage.database import Database, StorageUnavailableError
-from bot.storage.models import ConversationState, MessageLog
+from bot.storage.models import MessageLog
 from dialogs import respond
 from dialogs.cleaning import clean_text
+from dialogs.dissatisfaction import ComplaintModel
 from dialogs.faq import Knowledge
 from dialogs.greeting import is_new_visit
 from dialogs.language import choose_language
+from dialogs.types import ConversationState as StateView
 from dialogs.types import (
-    ClearState,
-    Effect,
-    EraseCustomer,
     Inbound,
     MessageKind,
     Outcome,
     Reply,
-    SetAddress,
-    SetLanguage,
-    SetMarketingOptOut,
-    SetState,
     Turn,
 )
-from dialogs.types import ConversationState as StateView
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +46,19 @@ _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 # PostgreSQL SQLSTATEs of the same kind: connection exceptions (class 08), lock not available,
 # query cancelled (statement timeout), admin shutdown, cannot connect now.
 _UNAVAILABLE_SQLSTATES = ("08", "55P03", "57014", "57P01", "57P03")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The replies to one message and the ids of the log rows that record them, in order.
+
+    `log_ids` is empty when the replies were not logged (the customer asked to be erased).
+    `repeated`: the message was handled before and the replies come from the log.
+    """
+
+    replies: list[Reply]
+    log_ids: list[int]
+    repeated: bool = False
 
 
 def _is_unavailable(error: Exception) -> bool:
@@ -74,15 +81,21 @@ class Engine:
         clock: Clock,
         settings: Settings,
         knowledge: Callable[[], Knowledge | None] = lambda: None,
+        complaint_model: Callable[[], ComplaintModel | None] = lambda: None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.settings = settings
         self._knowledge = knowledge  # the current knowledge base, read at each message
+        self._complaint_model = complaint_model  # None: complaints by the lexicon alone
         self._locks = KeyedLocks()
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
-        """The replies to `inbound`, after its effects and log rows are committed.
+        """The replies to `inbound`, after its effects and log rows are committed."""
+        return (await self.answer(inbound)).replies
+
+    async def answer(self, inbound: Inbound) -> Answer:
+        """`handle`, with the replies' log rows, for a channel that delivers them later.
 
         A message seen before (same platform message id) is not handled again: the replies
         logged the first time are returned, so a redelivery after a crash is harmless.
@@ -102,7 +115,7 @@ class Engine:
                     raise
                 raise StorageUnavailableError(f"database unavailable: {error}") from error
 
-    async def _handle(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+    async def _handle(self, session: AsyncSession, inbound: Inbound) -> Answer:
         inbound_key = f"{inbound.channel}:{inbound.message_id}" if inbound.message_id else None
         if inbound_key is not None:
             earlier = await _logged_replies(session, inbound_key)
@@ -135,6 +148,9 @@ class Engine:
         )
         if customer.language is None:
             customer.language = language
+        ticket = await tickets.for_customer(
+            session, customer.id, now, self.settings.ticket_reopen_window
+        )
         turn = Turn(
             inbound=inbound,
             customer=await customers.view(session, who, with_history=new_visit or who.just_linked),
@@ -145,12 +161,20 @@ class Engine:
             else StateView(state_row.dialog, state_row.step, dict(state_row.data)),
             persona=self.settings.persona,
             knowledge=self._knowledge(),
+            ticket=await tickets.view(session, ticket) if ticket is not None else None,
+            pending_rating=await ratings.pending_for(session, customer.id, now),
+            complaint_model=self._complaint_model(),
         )
-        # Matching a question against the knowledge base is CPU work (embeddings): keep it off
-        # the event loop so other customers are not held up meanwhile.
-        outcome = await asyncio.to_thread(respond, turn) if turn.knowledge else respond(turn)
-        if await self._apply(session, customer.id, state_row, outcome.effects, now):
-            return list(outcome.replies)
+        # Matching a question against the knowledge base or reading it with the complaint model
+        # is CPU work (embeddings): keep it off the event loop so other customers are not held up.
+        embeds = turn.knowledge is not None or turn.complaint_model is not None
+        outcome = await asyncio.to_thread(respond, turn) if embeds else respond(turn)
+        context = effects.Context(customer.id, inbound, language, now, self.settings)
+        applied = await effects.apply(session, context, state_row, outcome.effects)
+        if applied.erased:
+            return Answer(list(outcome.replies), [])
+        if applied.replies:
+            outcome = replace(outcome, replies=outcome.replies + tuple(applied.replies))
         if (
             who.is_new
             or turn.customer.previous_seen_at is None
@@ -158,66 +182,21 @@ class Engine:
         ):
             customer.visit_count += 1
         customer.last_seen_at = now
-        await _log(session, customer.id, inbound, outcome, inbound_key, now)
-        return list(outcome.replies)
-
-    async def _apply(
-        self,
-        session: AsyncSession,
-        customer_id: int,
-        row: ConversationState | None,
-        effects: tuple[Effect, ...],
-        now: datetime,
-    ) -> bool:
-        """Apply the dialogs' effects; True when the customer was erased."""
-        for effect in effects:
-            match effect:
-                case EraseCustomer():
-                    await customers.erase(session, customer_id)
-                    log.info("customer %s erased at their request", customer_id)
-                    return True
-                case SetState(dialog=dialog, step=step, data=data):
-                    if row is None:
-                        row = ConversationState(
-                            customer_id=customer_id,
-                            dialog=dialog,
-                            step=step,
-                            data=dict(data),
-                            updated_at=now,
-                        )
-                        session.add(row)
-                    else:
-                        row.dialog, row.step, row.data, row.updated_at = (
-                            dialog,
-                            step,
-                            dict(data),
-                            now,
-                        )
-                case ClearState():
-                    if row is not None:
-                        await session.delete(row)
-                        row = None
-                case SetAddress(address_as=address_as):
-                    (await customers.get(session, customer_id)).address_as = address_as
-                case SetLanguage(language=language):
-                    (await customers.get(session, customer_id)).language = language
-                case SetMarketingOptOut(opted_out=opted_out):
-                    customer = await customers.get(session, customer_id)
-                    if not opted_out:
-                        customer.marketing_opt_out_at = None
-                    elif customer.marketing_opt_out_at is None:
-                        customer.marketing_opt_out_at = now
-        return False
+        log_ids = await _log(session, customer.id, inbound, outcome, inbound_key, now)
+        return Answer(list(outcome.replies), log_ids)
 
 
-async def _logged_replies(session: AsyncSession, inbound_key: str) -> list[Reply] | None:
+async def _logged_replies(session: AsyncSession, inbound_key: str) -> Answer | None:
     first = await session.scalar(select(MessageLog.id).where(MessageLog.inbound_key == inbound_key))
     if first is None:
         return None
-    rows = await session.scalars(
-        select(MessageLog).where(MessageLog.reply_to_id == first).order_by(MessageLog.id)
+    rows = list(
+        await session.scalars(
+            select(MessageLog).where(MessageLog.reply_to_id == first).order_by(MessageLog.id)
+        )
     )
-    return [Reply(row.text, tuple(row.buttons), row.contact_button) for row in rows]
+    replies = [Reply(row.text, tuple(row.buttons), row.contact_button) for row in rows]
+    return Answer(replies, [row.id for row in rows], repeated=True)
 
 
 async def _log(
@@ -227,8 +206,9 @@ async def _log(
     outcome: Outcome,
     inbound_key: str | None,
     now: datetime,
-) -> None:
-    """Write the message and the replies to the log (Core inserts: this runs for every message)."""
+) -> list[int]:
+    """Write the message and the replies to the log (Core inserts: this runs for every message);
+    returns the replies' row ids."""
     common = {"customer_id": customer_id, "channel": inbound.channel, "created_at": now}
     incoming = await session.scalar(
         insert(MessageLog).returning(MessageLog.id),
@@ -245,8 +225,11 @@ async def _log(
         },
     )
     if outcome.replies:
-        await session.execute(
-            insert(MessageLog),
+        # One multi-row INSERT; the rows get their ids in the order given (SQLite's rowid,
+        # PostgreSQL's sequence), so sorted ids match the replies. Asking SQLAlchemy to sort
+        # them would cost SQLite one statement per row.
+        replies = await session.scalars(
+            insert(MessageLog).returning(MessageLog.id),
             [
                 {
                     **common,
@@ -263,3 +246,5 @@ async def _log(
                 for reply in outcome.replies
             ],
         )
+        return sorted(replies)
+    return []

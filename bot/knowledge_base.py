@@ -4,6 +4,12 @@
 the new version and builds a new matcher in a worker thread while it keeps answering from the
 old one. Until a business imports its own, the bot answers from the sample car-workshop KB
 shipped in `knowledge.samples`.
+
+The knowledge base's out-of-scope examples are stored in the same table, as one reserved row
+(`OUT_OF_SCOPE_ROW`, an id no loader accepts for an entry) after the entries: they are
+replaced together, in the same transaction, and the version fingerprint covers them. The matcher
+learns them, or the shipped default set when the knowledge base has none of its own
+(`knowledge.out_of_scope`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import delete, func, select
 
@@ -21,11 +27,15 @@ from bot.storage.database import Database
 from bot.storage.models import KnowledgeEntryRow
 from dialogs.faq import Knowledge
 from knowledge.encoder import EmbeddingCache
-from knowledge.entries import Entry, KnowledgeBase, Link
-from knowledge.matcher import build_matcher
+from knowledge.entries import Entry, KnowledgeBase, KnowledgeBaseError, Link
+from knowledge.out_of_scope import build_bot_matcher
 from knowledge.samples import car_workshop
 
 log = logging.getLogger(__name__)
+
+#: The id of the row that holds the out-of-scope examples: brackets and spaces cannot appear in
+#: an entry id written in YAML, CSV or Markdown, and `check_storable` refuses it from JSON.
+OUT_OF_SCOPE_ROW: Final = "[out of scope]"
 
 
 def entry_to_json(entry: Entry) -> dict[str, Any]:
@@ -46,14 +56,29 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
     )
 
 
+def check_storable(base: KnowledgeBase) -> None:
+    """KnowledgeBaseError when an entry would take the out-of-scope examples' reserved row."""
+    if OUT_OF_SCOPE_ROW in base:
+        reason = f"the id {OUT_OF_SCOPE_ROW!r} is reserved for the out-of-scope examples"
+        raise KnowledgeBaseError(f"{reason}: rename the entry")
+
+
 async def replace_entries(database: Database, base: KnowledgeBase, now: datetime) -> None:
     """Make `base` the knowledge base, all at once: a failure leaves the old one in place."""
+    check_storable(base)
+    rows = [
+        KnowledgeEntryRow(id=e.id, position=i, data=entry_to_json(e), updated_at=now)
+        for i, e in enumerate(base.entries)
+    ]
+    if base.out_of_scope:
+        examples = {lang: list(qs) for lang, qs in base.out_of_scope.items()}
+        data = {"out_of_scope": examples}
+        rows.append(
+            KnowledgeEntryRow(id=OUT_OF_SCOPE_ROW, position=len(rows), data=data, updated_at=now)
+        )
     async with database.transaction() as session:
         await session.execute(delete(KnowledgeEntryRow))
-        session.add_all(
-            KnowledgeEntryRow(id=e.id, position=i, data=entry_to_json(e), updated_at=now)
-            for i, e in enumerate(base.entries)
-        )
+        session.add_all(rows)
 
 
 async def stored_version(database: Database) -> tuple[int, datetime | None]:
@@ -71,10 +96,17 @@ async def stored_version(database: Database) -> tuple[int, datetime | None]:
 
 async def stored_base(database: Database) -> KnowledgeBase | None:
     """The imported knowledge base, or None when the business has not imported one."""
+    entries: list[Entry] = []
+    out_of_scope: dict[str, tuple[str, ...]] = {}
     async with database.sessions() as session:
         rows = await session.scalars(select(KnowledgeEntryRow).order_by(KnowledgeEntryRow.position))
-        entries = tuple(entry_from_json(row.data) for row in rows)
-    return KnowledgeBase(entries) if entries else None
+        for row in rows:
+            if row.id == OUT_OF_SCOPE_ROW:
+                examples = row.data.get("out_of_scope", {})
+                out_of_scope = {lang: tuple(qs) for lang, qs in sorted(examples.items())}
+            else:
+                entries.append(entry_from_json(row.data))
+    return KnowledgeBase(tuple(entries), out_of_scope) if entries else None
 
 
 class KnowledgeService:
@@ -93,12 +125,21 @@ class KnowledgeService:
             return False
         base = await stored_base(self._database) or car_workshop()
         started = asyncio.get_running_loop().time()
-        matcher = await asyncio.to_thread(build_matcher, base, None, self._cache)
+        matcher, rejects = await asyncio.to_thread(build_bot_matcher, base, None, self._cache)
         await asyncio.to_thread(matcher.warm_up)  # load the models now, not at the first question
         self.current, self._version = Knowledge(base, matcher), version
         elapsed = asyncio.get_running_loop().time() - started
         source = "imported" if version[0] else "sample car-workshop"
-        log.info("knowledge base: %d entries (%s), indexed in %.1f s", len(base), source, elapsed)
+        log.info(
+            "knowledge base: %d entries (%s), %d out-of-scope examples (%s; %d left to entries), "
+            "indexed in %.1f s",
+            len(base),
+            source,
+            len(rejects.examples),
+            rejects.source.value,
+            len(rejects.yielded),
+            elapsed,
+        )
         return True
 
     async def keep_fresh(self, every: float = 30.0) -> None:

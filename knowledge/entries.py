@@ -2,7 +2,9 @@
 
 An `Entry` is one thing the business can answer: an id, example questions and an answer per
 language, plus optional tags, links and quick-reply follow-ups. A `KnowledgeBase` is an ordered,
-id-unique collection of entries. Every loader (this module's JSON one; YAML, CSV and Markdown
+id-unique collection of entries, plus optional out-of-scope examples per language: questions
+customers ask that the business does not answer (chit-chat, off-topic), which the matcher learns
+as a class of their own. Every loader (this module's JSON one; YAML, CSV and Markdown
 ones live beside it) produces these same frozen values and reports a bad file with a
 `KnowledgeFileError` naming the file, the line (when known) and the reason.
 """
@@ -77,9 +79,14 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeBase:
-    """An ordered collection of entries with unique ids."""
+    """An ordered collection of entries with unique ids, and questions it must not answer.
+
+    `out_of_scope` holds example questions per language that no entry answers (chit-chat,
+    off-topic); a question cannot be both an entry's example and out of scope.
+    """
 
     entries: tuple[Entry, ...] = ()
+    out_of_scope: dict[Language, tuple[str, ...]] = field(default_factory=dict)
     _by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +96,14 @@ class KnowledgeBase:
                 raise KnowledgeBaseError(f"two entries have the id {entry.id!r}")
             by_id[entry.id] = entry
         object.__setattr__(self, "_by_id", by_id)
+        if self.out_of_scope:
+            owners = {question_key(q): e.id for e in self.entries for _, q in e.all_questions()}
+            for _, question in self.out_of_scope_questions():
+                if (owner := owners.get(question_key(question))) is not None:
+                    raise KnowledgeBaseError(
+                        f"the out-of-scope example {question!r} is also an example question "
+                        f"of the entry {owner!r}: a question is either answered or not"
+                    )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -107,11 +122,25 @@ class KnowledgeBase:
         """Languages that have at least one example question."""
         return frozenset(lang for e in self.entries for lang, qs in e.questions.items() if qs)
 
+    def out_of_scope_questions(self) -> Iterator[tuple[Language, str]]:
+        """Every out-of-scope example with its language, in a stable order."""
+        for language in sorted(self.out_of_scope):
+            for question in self.out_of_scope[language]:
+                yield language, question
+
+
+def question_key(question: str) -> str:
+    """What makes two questions the same one: case, spacing and a closing mark do not count."""
+    return " ".join(question.casefold().rstrip("?？!！.。 ").split())
+
 
 def parse_faq_kb(doc: object, source: str = "<faq-kb>") -> KnowledgeBase:
     """Build a knowledge base from an already-decoded `faq-kb/1` document.
 
-    The document's "language" applies to every entry's examples, answer and title.
+    The document's "language" applies to every entry's examples, answer and title. Our
+    extension: an optional "out_of_scope" list of questions (in that language) the knowledge
+    base must not answer; the format allows extra top-level fields, so the shared scorer and
+    other readers of `faq-kb/1` ignore it.
     """
     if not isinstance(doc, Mapping):
         raise KnowledgeFileError(source, "the document is not a JSON object")
@@ -126,8 +155,13 @@ def parse_faq_kb(doc: object, source: str = "<faq-kb>") -> KnowledgeBase:
     entries = [
         _parse_entry(raw, language, f"{source}: entries[{i}]") for i, raw in enumerate(raw_entries)
     ]
+    raw_rejects = doc.get("out_of_scope", [])
+    if not isinstance(raw_rejects, Sequence) or isinstance(raw_rejects, str):
+        raise KnowledgeFileError(source, '"out_of_scope" must be a list of strings')
+    rejects = [_text(q, f"{source}: out_of_scope[{j}]") for j, q in enumerate(raw_rejects)]
+    out_of_scope = {language: tuple(dict.fromkeys(rejects))} if rejects else {}
     try:
-        return KnowledgeBase(tuple(entries))
+        return KnowledgeBase(tuple(entries), out_of_scope)
     except KnowledgeBaseError as err:
         raise KnowledgeFileError(source, str(err)) from err
 

@@ -38,6 +38,7 @@ class Claimed:
     attempts: int
     channel: str | None
     chat_id: str | None
+    buttons: tuple[str, ...] = ()
 
 
 async def claim_due(
@@ -74,11 +75,15 @@ async def claim_due(
             OutboxMessage.attempts,
             OutboxMessage.channel,
             OutboxMessage.chat_id,
+            OutboxMessage.buttons,
         )
         .where(OutboxMessage.id.in_(ids))
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
     )
-    return [Claimed(r[0], r[1], Category(r[2]), *r[3:]) for r in rows]
+    return [
+        Claimed(r[0], r[1], Category(r[2]), r[3], r[4], r[5], r[6], r[7], tuple(r[8] or ()))
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

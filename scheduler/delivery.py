@@ -73,7 +73,7 @@ async def send_once(channel: Channel, ready: Ready, clock: Clock) -> SendResult:
     row = ready.row
     attempts = row.attempts + 1
     try:
-        delivered = await channel.send(ready.chat_id, Reply(row.text))
+        delivered = await channel.send(ready.chat_id, Reply(row.text, row.buttons))
     except RetryAfterError as error:
         until = clock.now() + timedelta(seconds=max(error.seconds, 1.0))
         log.warning("%s asks to wait %.0f s (429); pausing", ready.channel, error.seconds)

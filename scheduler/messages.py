@@ -10,15 +10,13 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
 
 from babel.dates import format_time
 
-from dialogs.texts import day, t
+from dialogs.texts import BABEL_LOCALES, day, t
 from dialogs.types import Language
 
 # The same locales as dialogs.texts uses for dates.
-_BABEL_LOCALES: Final[dict[Language, str]] = {"en": "en", "zh": "zh_Hans_CN"}
 CAMPAIGN_PLACEHOLDERS = frozenset({"name"})
 EVENT_PLACEHOLDERS = frozenset({"name", "date"})
 MAX_CAMPAIGN_TEXT = 3_800  # leaves room for the opt-out line within Telegram's 4096
@@ -61,7 +59,7 @@ def maintenance_reminder(who: Addressee, business: str, kind: str, due: date) ->
 
 def appointment_reminder(who: Addressee, business: str, kind: str, starts: datetime) -> str:
     """`starts` in the customer's local time."""
-    moment = format_time(starts, format="short", locale=_BABEL_LOCALES[who.language])
+    moment = format_time(starts, format="short", locale=BABEL_LOCALES[who.language])
     return _named(
         "proactive.appointment",
         who,

@@ -53,6 +53,7 @@ class OutboxEntry:
     campaign_id: int | None = None
     channel: str | None = None  # None: the customer's newest reachable chat when it is sent
     chat_id: str | None = None
+    buttons: tuple[str, ...] = ()  # quick replies offered with the text
 
 
 async def enqueue(session: AsyncSession, entries: Iterable[OutboxEntry], now: datetime) -> int:
@@ -86,6 +87,7 @@ async def enqueue(session: AsyncSession, entries: Iterable[OutboxEntry], now: da
             "attempts": 0,
             "channel": e.channel,
             "chat_id": e.chat_id,
+            "buttons": list(e.buttons),
             "created_at": now,
         }
         for e in fresh

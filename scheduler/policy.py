@@ -22,7 +22,7 @@ class Category(StrEnum):
 
     MARKETING = "marketing"  # campaigns and event invitations
     GREETING = "greeting"  # birthday greetings
-    REMINDER = "reminder"  # maintenance due, appointment tomorrow
+    REMINDER = "reminder"  # maintenance due, appointment tomorrow, post-service follow-ups
     REPLY = "reply"  # answers to the customer's own messages (e.g. from staff)
 
 
@@ -64,6 +64,9 @@ RULES: Mapping[Category, Rules] = {
     Category.REMINDER: Rules(False, False, True, False),
     Category.REPLY: Rules(False, False, False, False),
 }  # fmt: skip
+# Post-service follow-ups (the rating question and "is all well?") go as REMINDER: asking how a
+# service went is part of the service, not marketing, so it needs no consent and /stop (which
+# stops marketing) does not stop it; like every reminder it waits for the end of quiet hours.
 
 
 @dataclass(frozen=True, slots=True)

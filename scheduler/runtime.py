@@ -1,11 +1,13 @@
 """The scheduler role: wait for the leader lock, then tick the jobs with APScheduler.
 
-APScheduler 3 (`AsyncIOScheduler`, in-memory job store) only ticks: four periodic jobs defined
-here, each reading what is due from the database. Overlapping, late or doubled ticks are
-harmless because every job writes the outbox under unique keys. The process that loses the
-leader lock (or never gets it) keeps trying every `leader_retry_interval` seconds and takes over
-when the holder dies. Taking over starts with `Dispatcher.recover`: rows the dead holder left
-`sending` become `unknown`.
+APScheduler 3 (`AsyncIOScheduler`, in-memory job store) only ticks: a few periodic jobs defined
+here (campaigns, birthdays, reminders, follow-ups, the ticket SLA check, the outbox dispatcher),
+each reading what is due from the database. Overlapping, late or doubled ticks are harmless
+because every job writes under unique keys (the outbox's dedupe keys; a ticket's escalation
+level). The process that loses the leader lock (or never gets it) keeps trying every
+`leader_retry_interval` seconds and takes over when the holder dies. Taking over starts with
+`Dispatcher.recover`: rows the dead holder left `sending` become `unknown`. With Telegram
+configured, the staff notifier posts queued staff notices to the staff group every second.
 """
 
 from __future__ import annotations
@@ -21,17 +23,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from bot.channels import Channel
 from bot.clock import Clock
 from bot.config import Settings
+from bot.staff.notifier import StaffNotifier
+from bot.staff.telegram import StaffChat
 from bot.storage.database import Database
 from scheduler.birthdays import queue_birthdays
 from scheduler.campaigns import queue_due_campaigns
 from scheduler.dispatcher import Dispatcher
+from scheduler.followups import queue_follow_ups
 from scheduler.leader import LeaderLock, leader_lock
 from scheduler.reminders import queue_reminders
+from scheduler.sla import SLA_CHECK, SlaReport, check_tickets
 
 log = logging.getLogger(__name__)
 
 CAMPAIGN_CHECK = timedelta(seconds=15)  # a campaign set for 10:00 goes out by 10:00:15
 LEADERSHIP_CHECK = 5.0  # seconds between checks that the leader lock is still held (at most)
+STAFF_NOTICES_INTERVAL = 1.0  # seconds between the staff notifier's passes
 STOP_GRACE = 15.0  # seconds the dispatcher gets to finish the sends in flight on shutdown
 
 
@@ -45,6 +52,7 @@ class ProactiveRuntime:
         settings: Settings,
         channels: Mapping[str, Channel],
         lock: LeaderLock | None = None,
+        staff_chat: StaffChat | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -52,6 +60,8 @@ class ProactiveRuntime:
         self.channels = channels
         self.lock = lock or leader_lock(database, settings.leader_lock)
         self.dispatcher = Dispatcher(database, clock, channels, settings)
+        self.staff_chat = staff_chat  # None: Telegram is off; staff notices wait in the table
+        self.notifier: StaffNotifier | None = None
         self.leading = asyncio.Event()
         self.job_failures = 0
 
@@ -95,9 +105,14 @@ class ProactiveRuntime:
             ("campaigns", self._queue_campaigns, min(sweep, CAMPAIGN_CHECK.total_seconds())),
             ("birthdays", self._queue_birthdays, sweep),
             ("reminders", self._queue_reminders, sweep),
+            ("follow-ups", self._queue_follow_ups, sweep),
+            ("sla", self._check_tickets, SLA_CHECK.total_seconds()),
         ]
         if self.channels:  # without a channel, rows wait in the outbox for one
             jobs.append(("dispatcher", self.dispatcher.dispatch_due, settings.dispatcher_interval))
+        if self.staff_chat is not None:
+            self.notifier = StaffNotifier(self.database, self.clock, self.staff_chat, settings)
+            jobs.append(("staff notices", self._post_staff_notices, STAFF_NOTICES_INTERVAL))
         for name, job, seconds in jobs:
             scheduler.add_job(
                 self._guarded(name, job),
@@ -137,5 +152,15 @@ class ProactiveRuntime:
     async def _queue_birthdays(self) -> int:
         return await queue_birthdays(self.database, self.clock, self.settings)
 
+    async def _post_staff_notices(self) -> None:
+        assert self.notifier is not None
+        await self.notifier.drain()
+
     async def _queue_reminders(self) -> int:
         return await queue_reminders(self.database, self.clock, self.settings)
+
+    async def _queue_follow_ups(self) -> int:
+        return await queue_follow_ups(self.database, self.clock, self.settings)
+
+    async def _check_tickets(self) -> SlaReport:
+        return await check_tickets(self.database, self.clock, self.settings)

@@ -1,10 +1,14 @@
-"""The Telegram long-polling loop: getUpdates, the engine, replies, then confirm.
+"""The Telegram long-polling loop: getUpdates, the engine, then confirm; replies go on their own.
 
 We call `telegram.Bot.get_updates` ourselves instead of running PTB's `Application`/`Updater`:
 the Updater confirms updates (advances the getUpdates offset) as soon as it has fetched them,
-before they are processed, so a crash in between loses them. Here an update is confirmed only
-after the engine's transaction for it has committed and its replies went out; after a crash
-Telegram delivers it again, and the engine answers a message it has seen from its log.
+before they are processed, so a crash in between loses them. Here an update is confirmed (by
+the next getUpdates) once the engine's transaction for it has committed, which logged its
+replies; they are handed to the `ReplySender`, which sends them at Telegram's pace and marks
+them sent, and sends after a restart whatever a crash left unsent. A redelivered update is
+recognised by the engine from its log, and its replies are not queued again. Messages in the
+staff group and button presses go to the staff desk (`bot.staff.group`) instead of the engine,
+under the same rule: confirmed once the desk's transaction committed.
 """
 
 from __future__ import annotations
@@ -19,18 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 
-from bot.channels import (
-    BadRequestError,
-    Channel,
-    ChannelError,
-    RecipientBlockedError,
-    RetryAfterError,
-)
-from bot.channels.telegram import CHANNEL, SEND_ATTEMPTS, TelegramChannel, to_inbound
+from bot.channels import Channel, ChannelError
+from bot.channels.reply_log import OutgoingReply
+from bot.channels.reply_sender import STOP_GRACE, ReplySender, reply_limits
+from bot.channels.telegram import TelegramChannel, to_inbound
 from bot.clock import Clock
 from bot.config import Settings
-from bot.customers import mark_unreachable
 from bot.engine import Engine
+from bot.staff.group import ButtonAnswer, StaffDesk
+from bot.staff.telegram import TelegramStaffChat
 from bot.storage.database import StorageUnavailableError
 from dialogs.language import language_from_hint
 from dialogs.texts import t
@@ -49,15 +50,13 @@ class PollerStats:
     internal_errors: int = 0  # updates whose handling hit a bug and got an apology
     storage_outages: int = 0  # rounds abandoned because the database was unavailable
     poll_failures: int = 0  # getUpdates calls that failed
-    blocked: int = 0  # chats found to have blocked the bot
-    undelivered: int = 0  # replies given up on
 
 
 @dataclass(frozen=True, slots=True)
 class _Handled:
     update_id: int
-    chat_id: str | None
-    replies: tuple[Reply, ...]
+    replies: tuple[OutgoingReply, ...]  # to queue (none for a redelivered message)
+    button: ButtonAnswer | None = None  # a staff button press, answered after the commit
 
 
 class _Backoff:
@@ -78,14 +77,26 @@ class _Backoff:
 
 
 class TelegramPoller:
-    """Long-polls getUpdates and answers each update through the engine."""
+    """Long-polls getUpdates and answers each update through the engine and `replies`."""
 
     def __init__(
-        self, engine: Engine, channel: Channel, bot: Bot, clock: Clock, settings: Settings
+        self,
+        engine: Engine,
+        channel: Channel,
+        bot: Bot,
+        clock: Clock,
+        settings: Settings,
+        staff: StaffDesk | None = None,
+        replies: ReplySender | None = None,
     ) -> None:
         self.engine = engine
         self.channel = channel
         self.bot = bot
+        self.staff = staff
+        self.replies = replies or ReplySender(
+            engine.database, channel, clock, reply_limits(settings)
+        )
+        self.staff_chat = TelegramStaffChat(bot)
         self.offset: int | None = None  # the next getUpdates offset; confirms what is below it
         self.stats = PollerStats()
         self._clock = clock
@@ -94,7 +105,8 @@ class TelegramPoller:
         self._storage_backoff = _Backoff(clock)
 
     async def run(self) -> None:
-        """Poll until cancelled; failures are logged and waited out, never fatal."""
+        """Poll until cancelled; failures are logged and waited out, never fatal. On the way
+        out the replies get `STOP_GRACE` seconds to go; the rest go after the next start."""
         try:
             while not await self._connect():
                 await self._poll_backoff.wait()
@@ -122,15 +134,24 @@ class TelegramPoller:
         """One getUpdates round; returns how many updates were handled and will be confirmed.
 
         Updates are handled concurrently (the engine keeps each customer's messages in
-        order), their replies sent, and only then is the offset moved past them. When the
+        order), their replies queued for the sender, and the offset moved past them. When the
         database is unavailable, the update that found it so and all after it stay
-        unconfirmed and Telegram delivers them again on the next round.
+        unconfirmed and Telegram delivers them again on the next round. The first round
+        starts the sender, which first queues what an earlier process left unsent.
         """
+        if not self.replies.started:
+            try:
+                await self.replies.start()
+            except (SQLAlchemyError, OSError) as error:
+                self.stats.storage_outages += 1
+                log.warning("cannot read the unsent replies (%s); backing off", error)
+                await self._storage_backoff.wait()
+                return 0
         try:
             updates = await self.bot.get_updates(
                 offset=self.offset,
                 timeout=self._settings.telegram_poll_timeout,
-                allowed_updates=[Update.MESSAGE],
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
             )
         except TelegramError as error:
             self.stats.poll_failures += 1
@@ -161,7 +182,13 @@ class TelegramPoller:
             if isinstance(result, BaseException):
                 raise result  # cancellation; bugs were answered inside _handle
             handled.append(result)
-        await self._deliver(handled)
+        # Updates after an outage may have committed too: their logged replies go now, and
+        # when Telegram delivers those updates again the engine finds them answered.
+        later = [r for r in results[len(handled) :] if isinstance(r, _Handled)]
+        self.replies.queue(reply for item in handled for reply in item.replies)
+        self.replies.queue(r for item in later for r in item.replies if r.log_id is not None)
+        buttons = [item.button for item in handled if item.button is not None]
+        await asyncio.gather(*(self._answer_button(button) for button in buttons))
         if handled:
             self.offset = handled[-1].update_id + 1
             self.stats.handled += len(handled)
@@ -172,11 +199,13 @@ class TelegramPoller:
         return len(handled)
 
     async def _handle(self, update: Update, now: datetime) -> _Handled:
+        if self.staff is not None and self.staff.wants(update):
+            return await self._handle_staff(update)
         inbound = to_inbound(update, now)
         if inbound is None:
-            return _Handled(update.update_id, None, ())
+            return _Handled(update.update_id, ())
         try:
-            replies = tuple(await self.engine.handle(inbound))
+            answer = await self.engine.answer(inbound)
         except StorageUnavailableError:
             raise
         except Exception:
@@ -184,67 +213,54 @@ class TelegramPoller:
             self.stats.internal_errors += 1
             log.exception("update %s from chat %s failed", update.update_id, inbound.chat_id)
             language = language_from_hint(inbound.language_hint) or self._settings.default_language
-            replies = (Reply(t(language, "error.internal")),)
-        return _Handled(update.update_id, inbound.chat_id, replies)
+            apology = OutgoingReply(inbound.chat_id, Reply(t(language, "error.internal")))
+            return _Handled(update.update_id, (apology,))
+        if answer.repeated:  # queued the first time (or at start, if that process stopped)
+            return _Handled(update.update_id, ())
+        ids: list[int | None] = [*answer.log_ids] or [None] * len(answer.replies)
+        return _Handled(
+            update.update_id,
+            tuple(
+                OutgoingReply(inbound.chat_id, reply, log_id)
+                for reply, log_id in zip(answer.replies, ids, strict=True)
+            ),
+        )
 
-    async def _deliver(self, handled: Sequence[_Handled]) -> None:
-        """Each chat's replies in order; different chats side by side."""
-        by_chat: dict[str, list[Reply]] = {}
-        for item in handled:
-            if item.chat_id is not None:
-                by_chat.setdefault(item.chat_id, []).extend(item.replies)
-        await asyncio.gather(*(self._send_all(chat, replies) for chat, replies in by_chat.items()))
-
-    async def _send_all(self, chat_id: str, replies: Sequence[Reply]) -> None:
-        for reply in replies:
-            if not await self._send(chat_id, reply):
-                return
-
-    async def _send(self, chat_id: str, reply: Reply) -> bool:
-        """Deliver one reply, retrying 429s and network errors; False if the chat blocked us."""
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                await self.channel.send(chat_id, reply)
-                return True
-            except RecipientBlockedError:
-                await self._mark_unreachable(chat_id)
-                return False
-            except BadRequestError as error:
-                self.stats.undelivered += 1
-                log.error(
-                    "Telegram refused a reply to chat %s: %s (%.60r)", chat_id, error, reply.text
-                )
-                return True
-            except ChannelError as error:
-                if attempt == SEND_ATTEMPTS:
-                    self.stats.undelivered += 1
-                    log.error(
-                        "gave up on a reply to chat %s after %d tries: %s", chat_id, attempt, error
-                    )
-                    return True
-                wait = error.seconds if isinstance(error, RetryAfterError) else 2.0**attempt
-                log.warning("reply to chat %s: %s; retrying in %.0f s", chat_id, error, wait)
-                await self._clock.sleep(wait)
-        return True
-
-    async def _mark_unreachable(self, chat_id: str) -> None:
-        self.stats.blocked += 1
-        log.info("chat %s blocked the bot; it is marked unreachable", chat_id)
+    async def _handle_staff(self, update: Update) -> _Handled:
+        assert self.staff is not None
         try:
-            async with self.engine.database.transaction() as session:
-                await mark_unreachable(session, CHANNEL, chat_id, self._clock.now())
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("could not mark chat %s unreachable: %s", chat_id, error)
+            button = await self.staff.handle(update)
+        except StorageUnavailableError:
+            raise
+        except Exception:
+            # As for customers: a bug must not block the updates behind it.
+            self.stats.internal_errors += 1
+            log.exception("staff update %s failed", update.update_id)
+            query = update.callback_query
+            text = t(self._settings.default_language, "error.internal")
+            button = ButtonAnswer(query.id, text) if query is not None else None
+        return _Handled(update.update_id, (), button)
+
+    async def _answer_button(self, answer: ButtonAnswer) -> None:
+        """Stops the button's spinner; a failure only costs that (the action is committed)."""
+        try:
+            await self.staff_chat.answer_button(answer.query_id, answer.text, alert=answer.alert)
+        except ChannelError as error:
+            log.warning("could not answer button press %s: %s", answer.query_id, error)
 
     async def _confirm_and_close(self) -> None:
-        """On the way out, confirm what was handled so a restart does not see it again."""
+        """On the way out, confirm what was handled so a restart does not see it again, and
+        give the replies still queued a grace period."""
         try:
             if self.offset is not None:
                 await self.bot.get_updates(offset=self.offset, limit=1, timeout=0)
         except TelegramError as error:
             log.warning("could not confirm updates below %s on exit: %s", self.offset, error)
         finally:
-            await self.bot.shutdown()
+            try:
+                await self.replies.stop(STOP_GRACE)
+            finally:
+                await self.bot.shutdown()
 
 
 def build_poller(engine: Engine, settings: Settings) -> TelegramPoller:
@@ -257,4 +273,6 @@ def build_poller(engine: Engine, settings: Settings) -> TelegramPoller:
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
     )
-    return TelegramPoller(engine, TelegramChannel(bot, engine.clock), bot, engine.clock, settings)
+    staff = StaffDesk(engine.database, engine.clock, settings)
+    channel = TelegramChannel(bot, engine.clock)
+    return TelegramPoller(engine, channel, bot, engine.clock, settings, staff)

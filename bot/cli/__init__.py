@@ -16,7 +16,10 @@ from bot.cli.campaigns import campaigns_app
 from bot.cli.common import console, load_settings, migrated, setup_logging
 from bot.cli.customers import customers_app
 from bot.cli.kb import kb_app
+from bot.cli.report import report_app
 from bot.cli.service import service_app
+from bot.cli.staff import staff_app
+from bot.cli.tickets import tickets_app
 
 app = typer.Typer(help="Concierge: a service-assistant chat bot.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -25,6 +28,9 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(campaigns_app, name="campaign")
 app.add_typer(service_app, name="service")
 app.add_typer(kb_app, name="kb")
+app.add_typer(report_app, name="report")
+app.add_typer(staff_app, name="staff")
+app.add_typer(tickets_app, name="tickets")
 
 
 @app.command()

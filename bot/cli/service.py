@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import console, errors, load_settings, migrated
 from bot.clock import SystemClock
-from bot.storage.models import Appointment, Customer, ServiceRecord
+from bot.service_records import ServiceFacts, record_service
+from bot.storage.models import Appointment, Customer
 from scheduler.localtime import parse_local, zone
 
 service_app = typer.Typer(help="Service records and appointments.", no_args_is_help=True)
@@ -76,21 +77,8 @@ def service_add(
             person = await _customer(session, customer)
             who = escape(person.address_as or person.name or f"customer {person.id}")
             if done_on is not None:
-                record = await session.scalar(
-                    select(ServiceRecord).where(
-                        ServiceRecord.customer_id == person.id,
-                        ServiceRecord.kind == kind,
-                        ServiceRecord.performed_at == done_on,
-                    )
-                )
-                if record is None:
-                    record = ServiceRecord(
-                        customer_id=person.id, kind=kind, performed_at=done_on, created_at=now
-                    )
-                    session.add(record)
-                record.description = description or record.description or ""
-                record.performed_by = by or record.performed_by
-                record.next_due_at = due_on or record.next_due_at
+                facts = ServiceFacts(kind, done_on, description, by, due_on)
+                record = (await record_service(session, person.id, facts, now)).record
                 due = f", next due {record.next_due_at}" if record.next_due_at else ""
                 said.append(f"Service recorded for {who}: {escape(kind)} on {done_on}{due}.")
             if appointment is not None:

@@ -104,7 +104,10 @@ class ServiceRecord(Base):
     """Something the business did for a customer, and when it is due again."""
 
     __tablename__ = "service_records"
-    __table_args__ = (UniqueConstraint("customer_id", "kind", "performed_at"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "kind", "performed_at"),
+        Index(None, "performed_at"),  # the follow-up sweep reads the last few days' services
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -139,7 +142,8 @@ class MessageLog(Base):
     """Every contact, both directions, with what the inbound message was understood as.
 
     `inbound_key` ("telegram:12345") is the platform's message id: a redelivered message
-    finds its earlier row instead of being handled twice.
+    finds its earlier row instead of being handled twice. A Telegram reply ("out") with no
+    `delivered_at` was committed but not yet sent: it is sent again after a restart.
     """
 
     __tablename__ = "message_log"
@@ -160,6 +164,9 @@ class MessageLog(Base):
     contact_button: Mapped[str | None] = mapped_column(String(100))
     topic: Mapped[str | None] = mapped_column(String(64))  # knowledge-base entry answered
     created_at: Mapped[datetime]
+    # When a Telegram reply reached the platform (`bot.channels.reply_sender`). Other channels
+    # leave it NULL: the web chat hands its replies back in the HTTP response.
+    delivered_at: Mapped[datetime | None]
 
 
 class Appointment(Base):
@@ -231,6 +238,7 @@ class OutboxMessage(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    buttons: Mapped[list[str]] = mapped_column(default=list)  # quick replies sent with the text
     sent_at: Mapped[datetime | None]  # when it was handed to the channel
     finished_at: Mapped[datetime | None]
 
@@ -254,3 +262,164 @@ class KnowledgeEntryRow(Base):
     position: Mapped[int]
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class Staff(Base):
+    """A person of the business who works the human queue or runs campaigns.
+
+    `role` is agent, supervisor, marketing or admin. Removing staff keeps the row (the audit
+    trail refers to it) and sets `removed_at`; only active staff are authorised.
+    """
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    telegram_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class Ticket(Base):
+    """A complaint or a request for a person: the human queue. The id is the ticket number.
+
+    `status` goes open -> assigned -> waiting (for the customer) -> resolved -> closed; a
+    customer who writes "still not fixed" soon after reopens it. `due_at` is when a staff
+    answer is due (the SLA); `escalation_level` counts the escalations to supervisors so far.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index(None, "customer_id", "status"), Index(None, "status", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # complaint | human | rating
+    priority: Mapped[str] = mapped_column(String(8), default="normal")  # normal | high
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    subject: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    first_response_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    reopened_count: Mapped[int] = mapped_column(default=0)
+    service_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_records.id", ondelete="SET NULL")
+    )
+
+
+class TicketEvent(Base):
+    """One line of a ticket's audit trail: what happened, when, and who did it.
+
+    `actor` is "customer", "system" or "staff:<id>"; `kind` is created, posted, assigned,
+    customer_message, staff_message, escalated, resolved, reopened, closed, refused, ...
+    """
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StaffNotice(Base):
+    """A post for the staff group, queued in the customer's transaction so none is lost.
+
+    The staff notifier posts queued notices at the group's rate limit; a burst larger than the
+    limit allows is posted as digests. `message_id` is the group message it went out in.
+    """
+
+    __tablename__ = "staff_notices"
+    __table_args__ = (Index(None, "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    chat_id: Mapped[str | None] = mapped_column(String(64))  # None: the staff group
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|posted|failed
+    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StaffPost(Base):
+    """A message the bot posted in a staff chat, and the ticket it belongs to (None: digest).
+
+    A staff member replying to any of them answers that ticket's customer.
+    """
+
+    __tablename__ = "staff_posts"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class RatingRequest(Base):
+    """A question "how did it go?" about a service (or a ticket's handling).
+
+    The request is pending from the moment its outbox message went out until the customer
+    answers (`rated`), declines, or it expires; `reasked_at` records the one reminder allowed.
+    """
+
+    __tablename__ = "rating_requests"
+    __table_args__ = (
+        Index(None, "customer_id", "status"),
+        Index(None, "status", "created_at"),  # the sweep finds lapsing pending requests
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    service_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_records.id", ondelete="CASCADE"), unique=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), unique=True
+    )
+    outbox_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+    reasked_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+
+
+class Rating(Base):
+    """A customer's 1-5 rating of a service or of how a complaint was handled.
+
+    `dimensions` holds the optional RATER scores (reliability, assurance, tangibles, empathy,
+    responsiveness), each 1-5.
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (Index(None, "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    service_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_records.id", ondelete="CASCADE"), unique=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), unique=True
+    )
+    score: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]

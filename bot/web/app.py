@@ -4,7 +4,8 @@
 files from this package (nothing from a CDN: the page works offline) and answers
 `POST /api/chat/messages` through the same `Engine` every channel uses. Errors leave as short
 JSON bodies, `{"error": "..."}`, naming the field and what is allowed, so a client can show
-them as they are; the OpenAPI schema at /docs describes the API for other programs.
+them as they are; the OpenAPI schema at /docs describes the API for other programs. The
+business API for the business's own systems (`bot.web.api`) is mounted on the same app.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.channels.web_inbox import unread
 from bot.engine import Engine
 from bot.storage.database import StorageUnavailableError
+from bot.web import api, api_models
 from dialogs.cleaning import MAX_TEXT_LENGTH, clean_text
 from dialogs.types import Inbound
 
@@ -41,6 +45,7 @@ ALLOWED: dict[str, str] = {
     "display_name": f"a string of at most {MAX_DISPLAY_NAME_LENGTH} characters, or null",
     "language": '"en" or "zh", or null',
     "message_id": "1 to 128 characters of letters, digits and _ . : -, or null",
+    "after": "a whole number, 0 or more",
 }
 
 Identifier = Annotated[str, StringConstraints(pattern=_ID_PATTERN)]
@@ -86,6 +91,20 @@ class ChatAnswer(BaseModel):
     replies: list[ReplyOut]
 
 
+class InboxItem(BaseModel):
+    """A message the bot sent on its own, e.g. a staff member's answer or a reminder."""
+
+    id: int
+    text: str
+    buttons: list[str] = Field(default_factory=list)
+
+
+class Inbox(BaseModel):
+    """New messages for the visitor, oldest first; ask again with `after` = the last id."""
+
+    messages: list[InboxItem]
+
+
 class ErrorBody(BaseModel):
     """Why a request was refused, in one short sentence."""
 
@@ -95,7 +114,7 @@ class ErrorBody(BaseModel):
 def _problem(error: dict[str, Any]) -> str:
     """One validation problem in plain words: the field, then what it accepts."""
     kind = error.get("type", "")
-    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
     if kind == "json_invalid":
         reason, at = (error.get("ctx") or {}).get("error"), error.get("loc", ())[-1:]
         where = f" at character {at[0]}" if at and isinstance(at[0], int) else ""
@@ -112,9 +131,11 @@ def _problem(error: dict[str, Any]) -> str:
     return f"{field}: must be {ALLOWED[field]}"
 
 
-async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = list(dict.fromkeys(_problem(error) for error in exc.errors()))
+    # The business API has fields of its own, worded by its models module.
+    words = api_models.describe if request.url.path.startswith(api.PATHS) else _problem
+    problems = list(dict.fromkeys(words(error) for error in exc.errors()))
     return JSONResponse({"error": "; ".join(problems)}, status_code=422)
 
 
@@ -208,4 +229,26 @@ def create_app(engine: Engine) -> FastAPI:
             replies=[ReplyOut(text=reply.text, buttons=list(reply.buttons)) for reply in replies]
         )
 
+    @app.get(
+        "/api/chat/inbox",
+        tags=["chat"],
+        responses={
+            422: {"model": ErrorBody, "description": "The request is malformed."},
+            503: {"model": ErrorBody, "description": "Storage is down; retry shortly."},
+        },
+    )
+    async def inbox(
+        session: Annotated[str, Query(pattern=_ID_PATTERN, description="The visitor's id.")],
+        after: Annotated[int, Query(ge=0, description="The last message id already shown.")] = 0,
+    ) -> Inbox:
+        """Messages the bot sent the visitor on its own since `after` (staff answers etc.)."""
+        try:
+            found = await unread(engine.database, session, after)
+        except (SQLAlchemyError, OSError) as error:
+            raise StorageUnavailableError(str(error)) from error
+        return Inbox(
+            messages=[InboxItem(id=m.id, text=m.text, buttons=list(m.buttons)) for m in found]
+        )
+
+    app.include_router(api.business_api(engine))
     return app

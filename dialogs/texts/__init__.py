@@ -18,7 +18,7 @@ from babel.dates import format_date, format_timedelta
 
 from dialogs.types import LANGUAGES, Language
 
-_BABEL_LOCALES: Final[dict[Language, str]] = {"en": "en", "zh": "zh_Hans_CN"}
+BABEL_LOCALES: Final[dict[Language, str]] = {"en": "en", "zh": "zh_Hans_CN"}  # for Babel
 
 
 class MissingTextError(KeyError):
@@ -55,12 +55,12 @@ def t(language: Language, key: str, **values: object) -> str:
 
 def duration(delta: timedelta, language: Language) -> str:
     """A rounded, human duration such as "5 months" or "5个月"."""
-    return format_timedelta(delta, threshold=1.0, locale=_BABEL_LOCALES[language])
+    return format_timedelta(delta, threshold=1.0, locale=BABEL_LOCALES[language])
 
 
 def day(value: date, language: Language) -> str:
     """A date as people write it in `language`, e.g. "June 12, 2026" or "2026年6月12日"."""
-    return format_date(value, format="long", locale=_BABEL_LOCALES[language])
+    return format_date(value, format="long", locale=BABEL_LOCALES[language])
 
 
 __all__ = ["LANGUAGES", "MissingTextError", "catalog", "day", "duration", "placeholders", "t"]

@@ -5,6 +5,9 @@ Columns (the header names them, in any order): `id`, `questions_en`, `answer_en`
 `follow_ups`. Several questions share a cell, one per line or separated by `|`. A spreadsheet
 keeps this shape naturally: one topic per row, the translation beside the original. Columns whose
 name starts with `#` are the author's own notes and are skipped.
+
+A row whose id is `out-of-scope` is not an entry: its questions are examples of what the business
+does not answer (chit-chat, off-topic), and its other cells stay empty. There may be several.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Final
 
 from knowledge.entries import KnowledgeBase, KnowledgeFileError, Link
 from knowledge.loaders import drafts
-from knowledge.loaders.drafts import Draft
+from knowledge.loaders.drafts import Draft, Rejected
 
 EXAMPLE: Final = (
     "the first line names the columns, e.g. id,questions_en,answer_en,questions_zh,answer_zh"
@@ -32,6 +35,8 @@ _PER_LANGUAGE: Final = {
     **{"question": "questions", "questions": "questions", "answer": "answer"},
     **{"answers": "answer", "title": "title", "titles": "title"},
 }
+#: The id of the rows that hold out-of-scope examples ("Out of scope" and "out_of_scope" too).
+OUT_OF_SCOPE_ID: Final = "out-of-scope"
 COLUMNS: Final = (
     *("id", "questions_en", "answer_en", "questions_zh", "answer_zh", "title_en", "title_zh"),
     *("tags", "links", "follow_ups"),
@@ -58,11 +63,16 @@ def parse_csv_kb(text: str, source: str) -> KnowledgeBase:
     if header is None:
         raise KnowledgeFileError(source, f"the file is empty: {EXAMPLE}", 1)
     columns = _columns(header, source)
-    entries = []
+    entries: list[Draft] = []
+    rejected: list[Rejected] = []
     for record in records:
         if any(cell.strip() for cell in record.cells):
-            entries.append(_entry(record, columns, source))
-    return drafts.assemble(entries, source, "add one row per entry under the header")
+            row = _Row(record, columns, source)
+            if _is_out_of_scope(row.cells.get("id", "")):
+                rejected += _out_of_scope(row)
+            else:
+                entries.append(_entry(row))
+    return drafts.assemble(entries, source, "add one row per entry under the header", rejected)
 
 
 def _delimiter(text: str) -> str:
@@ -129,52 +139,79 @@ def _name(column: _Column) -> str:
     return f"{column.field}_{column.language}" if column.language else column.field
 
 
-def _entry(record: _Record, columns: list[_Column], source: str) -> Draft:
-    note = f" (row {record.row} in a spreadsheet)" if record.row != record.line else ""
-    label = "the entry on this row"
+class _Row:
+    """One record's cells by column name, checked for stray cells and NUL characters."""
 
-    def fail(reason: str) -> KnowledgeFileError:
-        return KnowledgeFileError(source, f"{label}: {reason}{note}", record.line)
+    def __init__(self, record: _Record, columns: list[_Column], source: str) -> None:
+        self.record, self.columns, self.source = record, columns, source
+        self.note = f" (row {record.row} in a spreadsheet)" if record.row != record.line else ""
+        self.label = "the entry on this row"
+        cells = record.cells
+        if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+            extra = f"this row has {len(cells)} cells but the header names {len(columns)}"
+            raise self.fail(f"{extra} (look for a missing or extra separator)")
+        self.cells = {_name(c): v.strip() for c, v in zip(columns, cells, strict=False) if c.field}
+        if "\x00" in "".join(self.cells.values()):
+            raise self.fail("a cell contains a NUL character")
+        self.questions = {
+            c.language: [q for q in (drafts.one_line(p) for p in re.split(r"[|\n]", v)) if q]
+            for c in columns
+            if c.field == "questions" and (v := self.cells.get(_name(c), ""))
+        }
 
-    if len(record.cells) > len(columns) and any(c.strip() for c in record.cells[len(columns) :]):
-        extra = f"this row has {len(record.cells)} cells but the header names {len(columns)}"
-        raise fail(f"{extra} (look for a missing or extra separator)")
-    cells = {_name(c): v.strip() for c, v in zip(columns, record.cells, strict=False) if c.field}
-    if "\x00" in "".join(cells.values()):
-        raise fail("a cell contains a NUL character")
-    questions = {
-        c.language: [q for q in (drafts.one_line(p) for p in re.split(r"[|\n]", v)) if q]
-        for c in columns
-        if c.field == "questions" and (v := cells.get(_name(c), ""))
-    }
-    raw_id = cells.get("id", "")
+    def fail(self, reason: str) -> KnowledgeFileError:
+        return KnowledgeFileError(
+            self.source, f"{self.label}: {reason}{self.note}", self.record.line
+        )
+
+
+def _is_out_of_scope(raw_id: str) -> bool:
+    return re.sub(r"[\s_-]+", "-", raw_id.strip().lower()) == OUT_OF_SCOPE_ID
+
+
+def _out_of_scope(row: _Row) -> list[Rejected]:
+    row.label = f"the {OUT_OF_SCOPE_ID} row"
+    for column in row.columns:
+        if column.field not in ("", "id", "questions") and row.cells.get(_name(column)):
+            reason = (
+                f"leave {_name(column)} empty: this row lists questions the bot does not answer"
+            )
+            raise row.fail(reason)
+    if not row.questions:
+        raise row.fail("it has no questions: put the questions the bot should not answer there")
+    line = row.record.line
+    return [Rejected(lang, q, line) for lang, qs in sorted(row.questions.items()) for q in qs]
+
+
+def _entry(row: _Row) -> Draft:
+    raw_id = row.cells.get("id", "")
     if not raw_id:
-        first = next((qs[0] for _, qs in sorted(questions.items()) if qs), "")
+        first = next((qs[0] for _, qs in sorted(row.questions.items()) if qs), "")
         raw_id = drafts.slug(first)
         if not raw_id:
-            raise fail("it has no id and no question to make one from")
+            raise row.fail("it has no id and no question to make one from")
     try:
         entry_id = drafts.entry_id(raw_id)
     except ValueError as error:
-        raise fail(f"id {error}") from None
-    label, draft = f"entry {entry_id!r}", Draft(entry_id, record.line, note=note)
-    draft.questions = questions
-    for column in columns:
-        value = cells.get(_name(column), "")
+        raise row.fail(f"id {error}") from None
+    row.label, draft = f"entry {entry_id!r}", Draft(entry_id, row.record.line, note=row.note)
+    draft.questions = row.questions
+    for column in row.columns:
+        value = row.cells.get(_name(column), "")
         if column.field == "answer" and (answer := drafts.paragraphs(value)):
             draft.answers[column.language] = answer
         elif column.field == "title" and (title := drafts.one_line(value)):
             draft.titles[column.language] = title
-    draft.tags = drafts.split_list(cells.get("tags", ""))
+    draft.tags = drafts.split_list(row.cells.get("tags", ""))
     try:
-        draft.links = _links(cells.get("links", ""))
+        draft.links = _links(row.cells.get("links", ""))
     except ValueError as error:
-        raise fail(f"links: {error}; write 'Title https://...'") from None
+        raise row.fail(f"links: {error}; write 'Title https://...'") from None
     try:
-        for other in drafts.split_ids(cells.get("follow_ups", "")):
-            draft.follow_ups.append((drafts.entry_id(other), record.line))
+        for other in drafts.split_ids(row.cells.get("follow_ups", "")):
+            draft.follow_ups.append((drafts.entry_id(other), row.record.line))
     except ValueError as error:
-        raise fail(f"follow_ups: the id {error}") from None
+        raise row.fail(f"follow_ups: the id {error}") from None
     return draft
 
 

@@ -1,8 +1,9 @@
 """What the knowledge-base file formats share: decoding, clean text, and the whole-file checks.
 
 Each format module reads its file into `Draft`s (entries as written, with the line each part
-came from) and `assemble` checks them together: every entry has questions and an answer, ids are
-unique, follow-ups name real entries. Only then is the frozen `KnowledgeBase` built, so a bad
+came from) and `Rejected` out-of-scope examples, and `assemble` checks them together: every
+entry has questions and an answer, ids are unique, follow-ups name real entries, no out-of-scope
+example is also an entry's question. Only then is the frozen `KnowledgeBase` built, so a bad
 file yields an error and never a partial knowledge base. Text is cleaned the same way in every
 format, so an entry reads the same whichever format it was written in.
 """
@@ -13,11 +14,18 @@ import codecs
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from knowledge.entries import Entry, KnowledgeBase, KnowledgeFileError, Language, Link
+from knowledge.entries import (
+    Entry,
+    KnowledgeBase,
+    KnowledgeFileError,
+    Language,
+    Link,
+    question_key,
+)
 
 #: The languages an entry may be written in.
 LANGUAGES: Final = ("en", "zh")
@@ -45,6 +53,23 @@ class Draft:
     links: list[Link] = field(default_factory=list)
     follow_ups: list[tuple[str, int]] = field(default_factory=list)  # (id, line naming it)
     note: str = ""  # appended to reasons about this entry, e.g. "(row 7 in a spreadsheet)"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An out-of-scope example as read from a file: a question the bot must not answer."""
+
+    language: Language
+    text: str
+    line: int
+
+
+def out_of_scope(examples: Sequence[Rejected]) -> dict[Language, tuple[str, ...]]:
+    """The examples by language (sorted), each question once, in the order written."""
+    by_language: dict[Language, list[str]] = {}
+    for example in examples:
+        by_language.setdefault(example.language, []).append(example.text)
+    return {lang: tuple(dict.fromkeys(qs)) for lang, qs in sorted(by_language.items())}
 
 
 def decode(data: bytes, source: str) -> str:
@@ -149,7 +174,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def assemble(drafts: list[Draft], source: str, empty_hint: str) -> KnowledgeBase:
+def assemble(
+    drafts: list[Draft], source: str, empty_hint: str, rejected: Sequence[Rejected] = ()
+) -> KnowledgeBase:
     """The knowledge base, after the checks that need every entry of the file."""
     if not drafts:
         raise KnowledgeFileError(source, f"the file has no entries: {empty_hint}", 1)
@@ -178,7 +205,15 @@ def assemble(drafts: list[Draft], source: str, empty_hint: str) -> KnowledgeBase
                 hint = did_you_mean(other, first_line)
                 reason = f"entry {draft.id!r}: follow-up {other!r} is not the id of any entry"
                 raise KnowledgeFileError(source, reason + hint + draft.note, line)
-    return KnowledgeBase(tuple(_entry(draft) for draft in drafts))
+    owners = {question_key(q): d for d in drafts for qs in d.questions.values() for q in qs}
+    for example in rejected:
+        if (owner := owners.get(question_key(example.text))) is not None:
+            reason = (
+                f"the out-of-scope example {example.text!r} is also an example question of "
+                f"entry {owner.id!r} (line {owner.line}): a question is either answered or not"
+            )
+            raise KnowledgeFileError(source, reason, example.line)
+    return KnowledgeBase(tuple(_entry(draft) for draft in drafts), out_of_scope(rejected))
 
 
 def _entry(draft: Draft) -> Entry:

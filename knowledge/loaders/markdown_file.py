@@ -7,6 +7,10 @@ heading may end with `{#some-id}` (the entry's id, else a slug of its first ques
 `{lang=zh}`. A section's language is, in order: that setting, the file's `language: xx` line
 before the first question, or the script its text is written in. Two sections with the same
 `{#id}` in different languages are one bilingual entry. `# Titles` only group sections.
+
+A `## [out of scope]` heading is not a question: each line below it (a `- ` in front is fine) is
+an example of what the business does not answer (chit-chat, off-topic); a line's language is
+the heading's `{lang=..}`, the file's, or its script's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Final
 
 from knowledge.entries import KnowledgeBase, KnowledgeFileError, Language, Link
 from knowledge.loaders import drafts
-from knowledge.loaders.drafts import Draft
+from knowledge.loaders.drafts import Draft, Rejected
 
 EXAMPLE: Final = "write each question as a '## ' heading with its answer below it"
 _HEADING: Final = re.compile(r" {0,3}(#{1,2})(?:[ \t]+(.*))?")
@@ -27,6 +31,8 @@ _META: Final = re.compile(r"\s*(tags?|links?|follow[- _]?ups?|title)\s*[:：](.*
 _SETTINGS: Final = re.compile(r"\{([^{}]*)\}\s*$")
 _MARKDOWN_LINK: Final = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 _LANGUAGE_NAMES: Final = {"en": "English", "zh": "Chinese"}
+_OUT_OF_SCOPE: Final = re.compile(r"\[\s*out[\s_-]+of[\s_-]+scope\s*\]", re.IGNORECASE)
+_LIST_MARK: Final = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 
 @dataclass(slots=True)
@@ -38,6 +44,7 @@ class _Section:
     id: str | None = None
     language: Language | None = None
     body: list[tuple[int, str]] = field(default_factory=list)  # (line number, text)
+    out_of_scope: bool = False  # a `## [out of scope]` section: its lines are not answered
 
 
 def parse_markdown_kb(text: str, source: str) -> KnowledgeBase:
@@ -48,7 +55,11 @@ def parse_markdown_kb(text: str, source: str) -> KnowledgeBase:
     merged: dict[str, Draft] = {}  # entries given an explicit {#id}, open to more languages
     parts: dict[tuple[str, Language], int] = {}  # (id, language) -> line of its section
     entries: list[Draft] = []
+    rejected: list[Rejected] = []
     for section in sections:
+        if section.out_of_scope:
+            rejected += _rejected(section, file_language, source)
+            continue
         answer, meta = _split_meta(section.body)
         if not answer:
             reason = f"the question here has no answer below it; {EXAMPLE}"
@@ -77,7 +88,23 @@ def parse_markdown_kb(text: str, source: str) -> KnowledgeBase:
         draft.questions[language] = section.questions
         draft.answers[language] = answer
         _apply_meta(draft, language, meta, source)
-    return drafts.assemble(entries, source, EXAMPLE)
+    return drafts.assemble(entries, source, EXAMPLE, rejected)
+
+
+def _rejected(section: _Section, file_language: Language | None, source: str) -> list[Rejected]:
+    """The out-of-scope examples of a `## [out of scope]` section, one per line."""
+    rejected = []
+    for number, line in section.body:
+        if text := drafts.one_line(_LIST_MARK.sub("", line, count=1)):
+            language = section.language or file_language or drafts.detect_language([text])
+            rejected.append(Rejected(language, text, number))
+    if not rejected:
+        reason = (
+            "the [out of scope] heading here has no questions below it: write one question the "
+            "bot should not answer per line"
+        )
+        raise KnowledgeFileError(source, reason, section.line)
+    return rejected
 
 
 def _sections(text: str, source: str) -> tuple[Language | None, list[_Section]]:
@@ -108,7 +135,14 @@ def _sections(text: str, source: str) -> tuple[Language | None, list[_Section]]:
             current = None
             continue
         question, entry_id, language = _heading(heading[2] or "", source, number)
-        if current is None or any(below.strip() for _, below in current.body):
+        if _OUT_OF_SCOPE.fullmatch(question):
+            if entry_id is not None:
+                reason = "an [out of scope] heading takes no {#id}: it is not an entry"
+                raise KnowledgeFileError(source, reason, number)
+            current = _Section(number, language=language, out_of_scope=True)
+            sections.append(current)
+            continue
+        if current is None or current.out_of_scope or any(b.strip() for _, b in current.body):
             current = _Section(number)
             sections.append(current)
         current.body.clear()

@@ -1,5 +1,10 @@
 """The YAML knowledge-base format: a list of entries, each with questions and answers per language.
 
+The file is either that list, or a mapping with `entries:` (the list) and optionally
+`out_of_scope:`: per language, questions the business does not answer (chit-chat, off-topic),
+which the bot learns to recognise and answers with "I don't know" and the offer of a person.
+`parse_yaml_out_of_scope` reads a file that holds only `out_of_scope:` (the shipped default set).
+
 The file is read as a YAML node tree (`yaml.compose`), not as Python values, for two reasons:
 every node carries its line, so errors point at the exact place; and text stays the text the
 author typed (YAML would otherwise turn `8:00` into 480 and `no` into False).
@@ -13,15 +18,16 @@ from typing import Final, NoReturn, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from knowledge.entries import KnowledgeBase, KnowledgeFileError, Link
+from knowledge.entries import KnowledgeBase, KnowledgeFileError, Language, Link
 from knowledge.loaders import drafts
-from knowledge.loaders.drafts import Draft
+from knowledge.loaders.drafts import Draft, Rejected
 
 T = TypeVar("T")
 
 FIELDS: Final = ("id", "questions", "answers", "titles", "tags", "links", "follow_ups")
 _NULL: Final = "tag:yaml.org,2002:null"
 EXAMPLE: Final = "each entry starts with '- id: ...' (see the sample knowledge base)"
+OUT_OF_SCOPE_EXAMPLE: Final = "like 'en: [Tell me a joke, ...]' and 'zh: [给我讲个笑话, ...]'"
 # What PyYAML says -> what the author most likely did.
 _HINTS: Final = {
     "mapping values are not allowed": "put text that contains ': ' in quotes",
@@ -39,14 +45,30 @@ def parse_yaml_kb(text: str, source: str) -> KnowledgeBase:
     if root is None:
         raise KnowledgeFileError(source, f"the file is empty: {EXAMPLE}", 1)
     items = root
+    rejected: list[Rejected] = []
     if isinstance(root, MappingNode):
         fields = _Fields(source, "the file", root)
-        fields.only(("entries",))
+        fields.only(("entries", "out_of_scope"))
+        if (examples := fields.get("out_of_scope")) is not None:
+            rejected = _out_of_scope(source, examples)
         items = fields.get("entries") or _fail(source, root, "the file has no 'entries:' list")
     if not isinstance(items, SequenceNode):
         _fail(source, items, f"the file must be a list of entries: {EXAMPLE}")
     entries = [_entry(source, node, number) for number, node in enumerate(items.value, 1)]
-    return drafts.assemble(entries, source, EXAMPLE)
+    return drafts.assemble(entries, source, EXAMPLE, rejected)
+
+
+def parse_yaml_out_of_scope(text: str, source: str) -> dict[Language, tuple[str, ...]]:
+    """Out-of-scope examples by language from a file whose only field is `out_of_scope:`."""
+    root = _compose(text, source)
+    if root is None:
+        raise KnowledgeFileError(
+            source, f"the file is empty: give 'out_of_scope:' questions {OUT_OF_SCOPE_EXAMPLE}", 1
+        )
+    fields = _Fields(source, "the file", root)
+    fields.only(("out_of_scope",))
+    node = fields.get("out_of_scope") or fields.fail(root, "has no 'out_of_scope:' questions")
+    return drafts.out_of_scope(_out_of_scope(source, node))
 
 
 def _compose(text: str, source: str) -> Node | None:
@@ -190,6 +212,19 @@ def _entry(source: str, node: Node, number: int) -> Draft:
                     reader.fail(item, "follow_ups", f"names an id that {error}")
                 draft.follow_ups.append((entry_id, item.start_mark.line + 1))
     return draft
+
+
+def _out_of_scope(source: str, node: Node) -> list[Rejected]:
+    if not isinstance(node, MappingNode):
+        reason = f"out_of_scope must list questions per language, {OUT_OF_SCOPE_EXAMPLE}"
+        _fail(source, node, reason)
+    reader = _EntryReader(source, "the out-of-scope examples")
+    rejected = []
+    for lang, value in reader.by_language(node, "out_of_scope").items():
+        path = f"out_of_scope.{lang}"
+        for item in reader.items(value, path):
+            rejected.append(Rejected(lang, reader.text(item, path), item.start_mark.line + 1))
+    return rejected
 
 
 def _link(reader: _EntryReader, node: Node) -> Link:

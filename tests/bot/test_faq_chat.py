@@ -1,4 +1,8 @@
-"""Questions answered in chat from the sample knowledge base, through the engine, on both DBs."""
+"""Questions answered in chat from the sample knowledge base, through the engine, on both DBs.
+
+The sample is indexed as the bot indexes it: with the default out-of-scope set, so chit-chat and
+off-topic questions get the honest "I don't know" and the way to a person.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,38 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
-from bot.knowledge_base import entry_from_json, entry_to_json
+from bot.knowledge_base import (
+    OUT_OF_SCOPE_ROW,
+    KnowledgeService,
+    entry_from_json,
+    entry_to_json,
+    replace_entries,
+    stored_base,
+)
 from bot.storage.database import Database
-from bot.storage.models import MessageLog
+from bot.storage.models import MessageLog, Ticket
 from dialogs.faq import Knowledge
 from dialogs.texts import t
-from dialogs.types import Inbound
+from dialogs.types import Inbound, Language
 from knowledge.encoder import EmbeddingCache
-from knowledge.matcher import build_matcher
+from knowledge.entries import Entry, KnowledgeBase, KnowledgeBaseError
+from knowledge.matcher import Decision
+from knowledge.out_of_scope import Source, build_bot_matcher
 from knowledge.samples import car_workshop
 
 
 @pytest.fixture(scope="session")
-def workshop(tmp_path_factory: pytest.TempPathFactory) -> Knowledge:
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("faq-cache"))
+
+
+@pytest.fixture(scope="session")
+def workshop(cache_dir: Path) -> Knowledge:
     """The shipped sample KB, indexed once for the whole session (real models, offline)."""
     base = car_workshop()
-    cache = EmbeddingCache(Path(tmp_path_factory.mktemp("faq-cache")))
-    return Knowledge(base, build_matcher(base, cache=cache))
+    matcher, chosen = build_bot_matcher(base, cache=EmbeddingCache(cache_dir))
+    assert chosen.source is Source.DEFAULT
+    return Knowledge(base, matcher)
 
 
 @pytest.fixture
@@ -90,8 +109,12 @@ async def test_an_unrelated_question_is_admitted_logged_as_a_gap_and_offers_a_pe
     replies = await faq_engine.handle(Inbound("web", "q1", "q1", question, clock.now()))
     assert replies[-1].text == t("en", "faq.unknown")
     assert replies[-1].buttons == (t("en", "faq.talk_to_person"),)
-    seam = await ask(faq_engine, clock, t("en", "faq.talk_to_person"))
-    assert "Concierge" in seam[-1]
+    handed_over = await ask(faq_engine, clock, t("en", "faq.talk_to_person"))
+    async with db.sessions() as session:
+        ticket = await session.scalar(select(Ticket))
+    assert ticket is not None
+    assert (ticket.kind, ticket.subject) == ("human", question)  # staff see the question
+    assert f"#{ticket.id}" in handed_over[-1]
     async with db.sessions() as session:
         intents = list(
             await session.scalars(select(MessageLog.intent).where(MessageLog.text == question))
@@ -102,3 +125,63 @@ async def test_an_unrelated_question_is_admitted_logged_as_a_gap_and_offers_a_pe
 def test_entries_survive_the_database_round_trip() -> None:
     for entry in car_workshop():
         assert entry_from_json(entry_to_json(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    ("user", "name", "question", "language"),
+    [
+        ("o1", "Anna", "can you tell me a funny story about cats?", "en"),
+        ("o2", "Anna", "what do you think of the new president?", "en"),
+        ("o3", "李先生", "你是真人还是机器？", "zh"),
+        ("o4", "李先生", "明天会不会下雪啊", "zh"),
+    ],
+)
+async def test_chit_chat_gets_the_honest_i_dont_know_and_a_person(
+    faq_engine: Engine, clock: ManualClock, user: str, name: str, question: str, language: Language
+) -> None:
+    await ask(faq_engine, clock, "hi" if language == "en" else "你好", user)
+    await ask(faq_engine, clock, name, user)
+    replies = await faq_engine.handle(Inbound("web", user, user, question, clock.now()))
+    assert replies[-1].text == t(language, "faq.unknown")
+    assert replies[-1].buttons == (t(language, "faq.talk_to_person"),)
+
+
+OWN = KnowledgeBase(
+    (
+        Entry(
+            "opening-hours",
+            questions={"en": ("When are you open?", "What are your opening hours?")},
+            answers={"en": "07:30 to 19:00 every day."},
+        ),
+        Entry(
+            "parking",
+            questions={"en": ("Where can I park?", "Is there parking?")},
+            answers={"en": "In front of the workshop."},
+        ),
+    ),
+    {"en": ("Do you sell ice cream?", "Can I buy a cake here?", "Do you have pizza?")},
+)
+
+
+async def test_imported_out_of_scope_examples_are_stored_and_learned(
+    db: Database, clock: ManualClock, cache_dir: Path
+) -> None:
+    await replace_entries(db, OWN, clock.now())
+    assert await stored_base(db) == OWN  # the examples round-trip through their reserved row
+    service = KnowledgeService(db, cache_dir)
+    assert await service.refresh()
+    knowledge = service.current
+    assert knowledge is not None
+    assert knowledge.base == OWN
+    assert knowledge.matcher.match("do you sell ice cream").decision is Decision.OUT_OF_SCOPE
+    hours = knowledge.matcher.match("when do you open?")
+    assert (hours.decision, hours.best and hours.best.entry_id) == (
+        Decision.ANSWER,
+        "opening-hours",
+    )
+
+
+async def test_an_entry_may_not_take_the_reserved_row(db: Database, clock: ManualClock) -> None:
+    taken = KnowledgeBase((Entry(OUT_OF_SCOPE_ROW, {"en": ("x",)}, {"en": "y"}),))
+    with pytest.raises(KnowledgeBaseError, match="reserved"):
+        await replace_entries(db, taken, clock.now())

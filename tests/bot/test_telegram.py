@@ -2,6 +2,7 @@
 
 Every test that stores anything runs on SQLite and PostgreSQL (through the `engine` fixture);
 time moves only through the ManualClock, so retry waits and back-offs are checked, not slept.
+Replies go out in the background (`bot.channels.reply_sender`): `poll` waits for them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_text
 from bot.channels.telegram_poller import TelegramPoller, build_poller
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Answer, Engine
 from bot.storage.database import Database
 from bot.storage.models import ChannelIdentity, Customer, MessageLog
 from dialogs.texts import t
@@ -58,6 +59,14 @@ async def poller(
     poller = build_poller(engine, telegram_settings(settings, telegram_api))
     async with poller.bot:
         yield poller
+        await poller.replies.stop()
+
+
+async def poll(poller: TelegramPoller) -> int:
+    """One polling round, then wait until its replies are sent and marked."""
+    handled = await poller.poll_once()
+    await poller.replies.idle()
+    return handled
 
 
 def utf16_length(text: str) -> int:
@@ -75,7 +84,7 @@ async def test_first_message_is_greeted_with_name_button_and_contact_request(
 ) -> None:
     update = telegram_api.push_text(ANNA, "hi", first_name="Anna", last_name="Smith")
 
-    assert await poller.poll_once() == 1
+    assert await poll(poller) == 1
 
     greeting, hint = telegram_api.sent_to(ANNA)
     assert "Anna Smith" in greeting.text
@@ -94,12 +103,12 @@ async def test_returning_customer_is_welcomed_back_by_name(
     poller: TelegramPoller, telegram_api: FakeTelegramAPI, clock: ManualClock
 ) -> None:
     telegram_api.push_text(ANNA, "hi", first_name="Anna")
-    await poller.poll_once()
+    await poll(poller)
     telegram_api.push_text(ANNA, "Anna", first_name="Anna")
-    await poller.poll_once()
+    await poll(poller)
     clock.advance(timedelta(hours=7))
     telegram_api.push_text(ANNA, "hello", first_name="Anna")
-    await poller.poll_once()
+    await poll(poller)
 
     assert "Nice to meet you, Anna" in telegram_api.sent_to(ANNA)[2].text
     assert telegram_api.sent_to(ANNA)[-1].text.startswith("Welcome back, Anna")
@@ -113,7 +122,7 @@ async def test_shared_contact_links_the_chat_to_the_customer_on_file(
     # Telegram's contact button sends the number without the "+".
     telegram_api.push_contact(ANNA, "8613800138000", first_name="Wei", language_code="en")
 
-    await poller.poll_once()
+    await poll(poller)
 
     assert "Li Wei" in telegram_api.sent_to(ANNA)[0].text
     async with db.transaction() as session:
@@ -129,7 +138,7 @@ async def test_someone_elses_contact_is_refused(
 ) -> None:
     telegram_api.push_text(ANNA, "hi")
     telegram_api.push_contact(ANNA, "8613800138000", contact_user_id=BOB)
-    await poller.poll_once()
+    await poll(poller)
 
     refusal = telegram_api.sent_to(ANNA)[-1]
     assert refusal.text == t("en", "profile.foreign_contact")
@@ -142,10 +151,10 @@ async def test_stickers_and_photos_get_a_text_only_answer(
     poller: TelegramPoller, telegram_api: FakeTelegramAPI
 ) -> None:
     telegram_api.push_text(ANNA, "hi")
-    await poller.poll_once()
+    await poll(poller)
     telegram_api.push_sticker(ANNA)
     telegram_api.push_photo(ANNA, caption="my car")
-    await poller.poll_once()
+    await poll(poller)
 
     answers = [message.text for message in telegram_api.sent_to(ANNA)[2:]]
     assert answers == [t("en", "input.unsupported")] * 2
@@ -158,7 +167,7 @@ async def test_retry_after_is_waited_out_and_the_reply_delivered_once(
     telegram_api.fail_next(ANNA, status=429, retry_after=3)
     telegram_api.push_text(ANNA, "hi", first_name="Anna")
 
-    await poller.poll_once()
+    await poll(poller)
 
     greetings = [m for m in telegram_api.sent_to(ANNA) if "Anna" in m.text]
     assert len(greetings) == 1
@@ -173,7 +182,7 @@ async def test_blocked_chat_is_marked_unreachable_and_polling_goes_on(
     telegram_api.push_text(ANNA, "hi")
     last = telegram_api.push_text(BOB, "hi")
 
-    assert await poller.poll_once() == 2
+    assert await poll(poller) == 2
 
     assert telegram_api.sent_to(ANNA) == []
     assert len(telegram_api.sent_to(BOB)) == 2
@@ -182,7 +191,9 @@ async def test_blocked_chat_is_marked_unreachable_and_polling_goes_on(
         blocked = await session.scalar(
             select(ChannelIdentity.blocked_at).where(ChannelIdentity.chat_id == str(ANNA))
         )
-    assert blocked == clock.now()
+    assert blocked is not None
+    assert START <= blocked <= clock.now()  # the clock moved on while Bob's replies were paced
+    assert (poller.replies.stats.blocked, poller.replies.stats.undelivered) == (1, 2)
 
 
 async def test_bad_request_is_logged_and_polling_goes_on(
@@ -191,15 +202,15 @@ async def test_bad_request_is_logged_and_polling_goes_on(
     telegram_api.fail_next(ANNA, status=400)
     telegram_api.push_text(ANNA, "hi", first_name="Anna")
     with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"):
-        await poller.poll_once()
+        await poll(poller)
     telegram_api.push_text(ANNA, "thanks")
-    await poller.poll_once()
+    await poll(poller)
 
     logged = [record.getMessage().lower() for record in caplog.records]
     assert any("chat not found" in line and str(ANNA) in line for line in logged)
     texts = [message.text for message in telegram_api.sent_to(ANNA)]
     assert texts[-1] == t("en", "smalltalk.thanks")
-    assert poller.stats.undelivered == 1
+    assert poller.replies.stats.undelivered == 1
 
 
 async def test_a_long_reply_arrives_in_pieces_within_the_limit(
@@ -271,8 +282,9 @@ async def test_an_update_is_confirmed_only_after_its_transaction_committed(
             assert clock.now() - START >= timedelta(seconds=1)  # backed off on the clock
             locker.execute("ROLLBACK")
 
-            assert await poller.poll_once() == 1
+            assert await poll(poller) == 1
             await poller.poll_once()
+            await poller.replies.stop()
         assert telegram_api.confirmed_offset == update["update_id"] + 1
         assert len(telegram_api.sent_to(ANNA)) == 2  # the greeting and the contact hint, once
         assert await inbound_rows(database) == 1
@@ -288,18 +300,21 @@ async def test_a_redelivered_update_is_answered_from_the_log(
     configured = telegram_settings(settings, telegram_api)
     update = telegram_api.push_text(ANNA, "hi", first_name="Anna")
     # The first poller stops (crashes) before its next getUpdates could confirm the update,
-    # so the restarted poller is given the same update again.
+    # but after its replies went out; the restarted poller is given the same update again.
     crashed = build_poller(engine, configured)
     async with crashed.bot:
-        assert await crashed.poll_once() == 1
+        assert await poll(crashed) == 1
+        await crashed.replies.stop()
     first_answer = [message.text for message in telegram_api.sent]
     restarted = build_poller(engine, configured)
     async with restarted.bot:
-        assert await restarted.poll_once() == 1
-        await restarted.poll_once()
+        assert await poll(restarted) == 1
+        await poll(restarted)
+        await restarted.replies.stop()
 
     assert first_answer[0].startswith("Hello, Anna")
-    assert [message.text for message in telegram_api.sent] == first_answer * 2
+    assert len(first_answer) == 2
+    assert [message.text for message in telegram_api.sent] == first_answer  # answered once
     assert await inbound_rows(db) == 1
     assert telegram_api.confirmed_offset == update["update_id"] + 1
 
@@ -307,10 +322,10 @@ async def test_a_redelivered_update_is_answered_from_the_log(
 class BuggyEngine(Engine):
     """The real engine, except that the message "boom" runs into a bug."""
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
+    async def answer(self, inbound: Inbound) -> Answer:
         if inbound.text == "boom":
             raise RuntimeError("a bug in a dialog")
-        return await super().handle(inbound)
+        return await super().answer(inbound)
 
 
 async def test_a_poison_update_gets_an_apology_and_does_not_block_the_others(
@@ -325,7 +340,8 @@ async def test_a_poison_update_gets_an_apology_and_does_not_block_the_others(
     poison = telegram_api.push_text(ANNA, "boom", language_code="zh-hans")
     last = telegram_api.push_text(BOB, "hi", first_name="Bob")
     async with poller.bot:
-        assert await poller.poll_once() == 2
+        assert await poll(poller) == 2
+        await poller.replies.stop()
 
     assert [m.text for m in telegram_api.sent_to(ANNA)] == [t("zh", "error.internal")]
     assert "Bob" in telegram_api.sent_to(BOB)[0].text
@@ -361,6 +377,7 @@ async def test_a_wrong_token_is_logged_not_fatal(
             await poller.bot.initialize()
         assert await poller.poll_once() == 0
     finally:
+        await poller.replies.stop()
         await poller.bot.shutdown()
 
     assert any(

@@ -186,3 +186,40 @@ async def test_a_lost_answer_keeps_the_text_and_the_retry_is_handled_once(
     assert await user.inner_text() == "Where is my car?\nPlate <b>AB-123</b>"
     await expect(page.locator(".message.user b")).to_have_count(0)
     await context.close()
+
+
+async def test_a_staff_answer_to_a_complaint_appears_in_the_open_page(
+    site: str, browser: Browser, clock: ManualClock, db: Database, engine: Engine
+) -> None:
+    from bot import tickets
+    from bot.channels.web_inbox import WebInbox
+    from bot.storage.models import Staff, Ticket
+    from scheduler.dispatcher import Dispatcher
+
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    await page.goto(site)
+    conversation = page.locator("#messages")
+    await send(page, "hi")  # each message waits for its answer: the page sends one at a time
+    await expect(conversation.get_by_text("What's your name")).to_be_visible()
+    await send(page, "Anna")
+    await expect(conversation.get_by_text("Nice to meet you, Anna")).to_be_visible()
+    await send(page, "I want to make a complaint: my car was returned dirty")
+    await expect(conversation.get_by_text("Your ticket number is #1.")).to_be_visible()
+
+    async with db.transaction() as session:
+        staff = Staff(name="Bo", role="agent", created_at=clock.now())
+        session.add(staff)
+        await session.flush()
+        ticket = await session.get_one(Ticket, 1)
+        await tickets.answer(
+            session, ticket, staff, "Sorry Anna, we'll clean it today.", clock.now()
+        )
+    dispatcher = Dispatcher(db, clock, {"web": WebInbox(db, clock)}, engine.settings)
+    await dispatcher.dispatch_due()
+    # Nothing typed: the page finds the answer in its inbox by itself, and shows it once.
+    answer = conversation.get_by_text("Sorry Anna, we'll clean it today.")
+    await expect(answer).to_be_visible(timeout=10_000)
+    await page.reload()  # the inbox remembers what was shown: no repeat after a reload
+    await page.wait_for_timeout(5_000)
+    await expect(answer).to_have_count(0)

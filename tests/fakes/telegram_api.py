@@ -6,7 +6,9 @@ a long poll capped at `LONG_POLL_CAP` seconds, sendMessage with Telegram's lengt
 scriptable failures in Telegram's own error shape, and a record of every call. Optionally it
 enforces Telegram's flood limits (`TelegramLimits`: about 30 messages a second overall, one a
 second per private chat, 20 a minute per group) by answering 429 with retry_after, and holds
-each sendMessage answer for `send_delay` seconds to stand in for a slow network. Requests are
+each sendMessage answer for `send_delay` seconds to stand in for a slow network. For the staff
+group it pushes group messages (replies to the bot's posts) and button presses, records replies
+(`reply_parameters`), inline keyboards and answerCallbackQuery calls. Requests are
 parsed the way Telegram reads them: query string, form or multipart fields (where clients
 JSON-encode every non-string value) or a JSON body. The `telegram_api` fixture serves one
 fresh server per test with uvicorn inside the test's event loop.
@@ -107,6 +109,13 @@ class SentMessage:
     chat_id: int
     text: str
     reply_markup: dict[str, Any] | None
+    reply_to: int | None = None  # the message this one replies to
+
+    @property
+    def inline_buttons(self) -> list[dict[str, Any]]:
+        """Inline-keyboard buttons ({"text", "callback_data"}), row after row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [button for row in rows for button in row]
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -160,6 +169,7 @@ class FakeTelegramAPI:
         self.sent: list[SentMessage] = []
         self.calls: list[ApiCall] = []
         self.commands: list[dict[str, Any]] = []
+        self.button_answers: list[dict[str, Any]] = []  # answerCallbackQuery parameters
         self.webhook_url = ""
         self._failures: dict[tuple[str, int | None], deque[ApiError | None]] = {}
         self._update_ids = itertools.count(10_001)
@@ -174,6 +184,7 @@ class FakeTelegramAPI:
             "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "setmycommands": self._set_my_commands,
+            "answercallbackquery": self._answer_callback_query,
         }
         self.app = Starlette(
             routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])]
@@ -210,6 +221,42 @@ class FakeTelegramAPI:
         message: dict[str, Any] = {"message_id": next(self._message_ids), "chat": chat}
         message |= {"date": int(time.time()), "from": sender, **content}
         return self.push_update({"message": message})
+
+    def push_group_text(
+        self, user_id: int, chat_id: int, text: str, *, reply_to: int | None = None, **sender: Any
+    ) -> dict[str, Any]:
+        """A message in the (super)group `chat_id`, replying to message `reply_to` if given."""
+        content: dict[str, Any] = {"text": text}
+        if reply_to is not None:
+            content["reply_to_message"] = self._message_dict(reply_to, chat_id)
+        return self.push_message(
+            user_id, chat_id=chat_id, chat_type="supergroup", **content, **sender
+        )
+
+    def push_button(
+        self, user_id: int, message_id: int, data: str, *, first_name: str = "Test"
+    ) -> dict[str, Any]:
+        """A press on an inline button with `data` under the bot's message `message_id`."""
+        sent = next(m for m in self.sent if m.message_id == message_id)
+        query = {
+            "id": f"q{next(self._update_ids)}",
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+            "chat_instance": f"ci{sent.chat_id}",
+            "data": data,
+            "message": self._message_dict(message_id, sent.chat_id),
+        }
+        return self.push_update({"callback_query": query})
+
+    def _message_dict(self, message_id: int, chat_id: int) -> dict[str, Any]:
+        """The bot's message `message_id` as an update carries it (a stub if never sent)."""
+        sent = next((m for m in self.sent if m.message_id == message_id), None)
+        chat = {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private"}
+        chat |= {"title": "Group"} if chat_id < 0 else {"first_name": "Test"}
+        message: dict[str, Any] = {"message_id": message_id, "date": int(time.time())}
+        message |= {"chat": chat, "from": BOT_USER, "text": sent.text if sent else ""}
+        if sent is not None and sent.reply_markup is not None:
+            message["reply_markup"] = sent.reply_markup
+        return message
 
     def push_text(self, user_id: int, text: str, **sender: Any) -> dict[str, Any]:
         return self.push_message(user_id, text=text, **sender)
@@ -367,7 +414,10 @@ class FakeTelegramAPI:
         chat_id = int(params["chat_id"])
         self._check_flood(chat_id)
         markup = params.get("reply_markup")
-        sent = SentMessage(next(self._message_ids), chat_id, text, markup)
+        replying = params.get("reply_parameters") or {}
+        reply_to = replying.get("message_id") if isinstance(replying, dict) else None
+        reply_to = reply_to or params.get("reply_to_message_id")
+        sent = SentMessage(next(self._message_ids), chat_id, text, markup, reply_to)
         self.sent.append(sent)
         if self.send_delay:
             await asyncio.sleep(self.send_delay)  # delivered; the answer is on its way
@@ -420,6 +470,12 @@ class FakeTelegramAPI:
 
     async def _set_my_commands(self, params: dict[str, Any]) -> bool:
         self.commands = list(params.get("commands") or [])
+        return True
+
+    async def _answer_callback_query(self, params: dict[str, Any]) -> bool:
+        if "callback_query_id" not in params:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired")
+        self.button_answers.append(params)
         return True
 
 

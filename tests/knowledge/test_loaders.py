@@ -360,11 +360,13 @@ MARKDOWN_LINES = st.one_of(
     st.sampled_from(["", "## Hi?", "## 你好 {#hi}", "## x {lang=zh}", "# Title", "```", "~~~"]),
     st.sampled_from(["Tags: a, b", "Follow-ups: hi", "Links: [a](https://a.b)", "Title: t"]),
     st.sampled_from(["language: zh", "---", "## {#}", "## a {#b lang=en}", "## ？？"]),
+    st.sampled_from(["## [out of scope]", "## [Out of scope] {lang=zh}", "- Hi?", "1. joke"]),
 )
 CSV_CELLS = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["id", "questions_en", "answer_zh", "tags", "links", "follow_ups", "# x"]),
     st.sampled_from(["a", "hi?", "你好", "x https://e.com", "a|b", "", '"', "a\nb"]),
+    st.sampled_from(["out-of-scope", "Out of scope", "hi?|joke"]),
 )
 
 

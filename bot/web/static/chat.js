@@ -45,6 +45,8 @@
     },
   };
   const SESSION_KEY = "concierge.session";
+  const INBOX_KEY = "concierge.inbox";
+  const INBOX_POLL_MS = 4000;
   const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
   const TIMEOUT_MS = 30000;
   const MAX_INPUT_HEIGHT_PX = 160;
@@ -268,6 +270,44 @@
   });
   input.addEventListener("input", autosize);
 
+  // Messages the bot sends on its own (a staff member's answer, a reminder) wait in the inbox;
+  // the page asks for new ones every few seconds and remembers the last one it showed.
+  let inboxAfter = 0;
+  try {
+    inboxAfter = Number(window.localStorage.getItem(INBOX_KEY)) || 0;
+  } catch (error) {
+    inboxAfter = 0;
+  }
+
+  async function pollInbox() {
+    if (document.hidden || busy) return;
+    let data = null;
+    try {
+      const url = "api/chat/inbox?session=" + encodeURIComponent(session) + "&after=" + inboxAfter;
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      data = await response.json();
+    } catch (error) {
+      return; // offline for a moment: the next poll catches up
+    }
+    if (!data || !Array.isArray(data.messages)) return;
+    for (const message of data.messages) {
+      if (typeof message.id !== "number" || message.id <= inboxAfter) continue;
+      const buttons = Array.isArray(message.buttons) ? message.buttons : [];
+      if (buttons.length) for (const old of messages.querySelectorAll(".chips")) old.remove();
+      addMessage("bot", String(message.text), buttons);
+      inboxAfter = message.id;
+    }
+    try {
+      window.localStorage.setItem(INBOX_KEY, String(inboxAfter));
+    } catch (error) {
+      // storage blocked: the visitor may see these again after a reload, which is harmless
+    }
+  }
+
   applyLabels();
   input.focus();
+  pollInbox();
+  setInterval(pollInbox, INBOX_POLL_MS);
+  document.addEventListener("visibilitychange", pollInbox);
 })();
