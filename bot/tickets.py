@@ -91,7 +91,8 @@ async def notify_staff(
     ticket: Ticket | None = None,
     chat_id: str | None = None,
 ) -> None:
-    """Queue a post for the staff group (or a staff member's private chat)."""
+    """Queue a post for the staff group (or a staff member's private chat). A card's notice
+    (`new_ticket`, `card`) has no text: the notifier writes the card as it posts it."""
     session.add(
         StaffNotice(
             ticket_id=ticket.id if ticket else None,
@@ -186,8 +187,9 @@ async def open_ticket(
     await record(
         session, ticket, "created", ACTOR_CUSTOMER, now, subject, priority=priority, cues=[*cues]
     )
-    card = await cards.ticket_card(session, ticket, rules.staff_language, rules.hours.zone)
-    await notify_staff(session, "new_ticket", card, now, ticket)
+    # The card itself is written when the notifier posts it: a burst goes out as digest lines
+    # and needs no card, and the customer's transaction stays short (see bot.staff.notifier).
+    await notify_staff(session, "new_ticket", "", now, ticket)
     return ticket
 
 

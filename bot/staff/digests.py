@@ -66,6 +66,8 @@ async def digest_lines(
                 name=shorten(name, NAME_CHARS),
                 text=shorten(subject, SUBJECT_CHARS),
             )
+        elif first.kind in CARD_KINDS:  # a card's notice has no text; its ticket was erased
+            text = f"#{ticket}"
         else:
             text = shorten(first.text.strip().split("\n", 1)[0], NOTICE_CHARS)
         if len(group) > 1:

@@ -30,7 +30,7 @@ from telegram import CallbackQuery, Message, Update, User
 from bot import tickets
 from bot.clock import Clock
 from bot.config import Settings
-from bot.staff import actions, cards
+from bot.staff import actions
 from bot.staff.actions import Action, NotAllowedError
 from bot.storage.database import Database, StorageUnavailableError
 from bot.storage.models import Staff, StaffPost, Ticket
@@ -216,10 +216,7 @@ class StaffDesk:
             elif name == "resolve":
                 await self._resolve(session, ticket, staff, parts[1] if len(parts) > 1 else "", now)
             else:
-                card = await cards.ticket_card(
-                    session, ticket, self.language, self.rules.hours.zone
-                )
-                await tickets.notify_staff(session, "card", card, now, ticket)
+                await tickets.notify_staff(session, "card", "", now, ticket)
         except tickets.TicketError as error:
             await self._failed(session, error, now, ticket)
 

@@ -1,15 +1,16 @@
 """The staff notifier: queued `StaffNotice` rows out to the staff group, at the group's limit.
 
 Each pass (`drain`, a scheduler job every second) takes the queued notices oldest first. A new
-ticket's notice is posted as its card with the buttons Take / Resolve; a thread notice (the
-customer wrote, reopened, an escalation, a staff action) as a reply to the ticket's card, so
-each ticket is one thread. When more notices wait than the group's budget (`pacing`) has posts
-left, they go out as digests, one compact line per ticket, so a burst of a thousand complaints
-reaches the group in seconds rather than in fifty minutes. A full digest goes at once; the
-last, unfilled one waits for more lines while notices keep coming, at most the budget's
-`spacing`. A ticket whose card went out in a digest has no thread yet: its later notices are
-posted on their own (replying to them still answers the customer) until someone asks for its
-card with `/ticket N`.
+ticket's notice is posted as its card with the buttons Take / Resolve, written as it is posted
+(so the customer's transaction does not pay for history look-ups that a digest never shows); a
+thread notice (the customer wrote, reopened, an escalation, a staff action) as a reply to the
+ticket's card, so each ticket is one thread. When more notices wait than the group's budget
+(`pacing`) has posts left, they go out as digests, one compact line per ticket, so a burst of a
+thousand complaints reaches the group in seconds rather than in fifty minutes. A full digest
+goes at once; the last, unfilled one waits for more lines while notices keep coming, at most
+the budget's `spacing`. A ticket whose card went out in a digest has no thread yet: its later
+notices are posted on their own (replying to them still answers the customer) until someone
+asks for its card with `/ticket N`.
 
 Every post is recorded as a `StaffPost` and its notices marked posted (message id, time) in
 the transaction that ends the pass (one commit for the pass's few posts: under a burst each
@@ -36,11 +37,11 @@ from bot.channels import BadRequestError, ChannelError, RecipientBlockedError, R
 from bot.channels.telegram import MAX_MESSAGE_LENGTH
 from bot.clock import Clock
 from bot.config import Settings
-from bot.staff import pacing
+from bot.staff import cards, pacing
 from bot.staff.digests import CARD_KINDS, digest_lines
 from bot.staff.telegram import Button, StaffChat
 from bot.storage.database import Database
-from bot.storage.models import StaffNotice, StaffPost
+from bot.storage.models import StaffNotice, StaffPost, Ticket
 from dialogs.texts import t
 from scheduler.ratelimit import Limits, RateLimiter
 
@@ -95,6 +96,7 @@ class StaffNotifier:
         self.settings = settings
         self.group = settings.staff_chat_id
         self.language = settings.default_language
+        self.zone = settings.business_hours.zone
         self.budget = pacing.PostBudget(
             max(1, int(settings.rate_limit_group_per_minute)), 60.0 + pacing.MARGIN
         )
@@ -174,9 +176,9 @@ class StaffNotifier:
             return []
         requested = [n for n in notices if n.kind == REQUESTED_CARD]
         rest = [n for n in notices if n.kind != REQUESTED_CARD]
-        plan = [self._alone(n) for n in requested]
-        if len(rest) <= max(1, available - len(plan) - RESERVE):
-            return plan + [self._alone(n) for n in rest]
+        if len(rest) <= max(1, available - len(requested) - RESERVE):
+            return await self._alone(session, requested + rest)
+        plan = await self._alone(session, requested)
         lines = await digest_lines(session, rest, self.language)
         digests = pacing.pack(
             lines,
@@ -195,16 +197,25 @@ class StaffNotifier:
             for d in digests[: available - len(plan)]
         ]
 
-    def _alone(self, notice: _Notice) -> _Post:
+    async def _alone(self, session: AsyncSession, notices: Sequence[_Notice]) -> list[_Post]:
+        """A post for each notice; a ticket's card is written now, showing the ticket as it is."""
         assert self.group is not None
-        ticket = notice.ticket_id
-        if notice.kind in CARD_KINDS and ticket is not None:
+        posts = []
+        for notice in notices:
+            number = notice.ticket_id
+            if notice.kind not in CARD_KINDS or number is None:
+                posts.append(_Post(self.group, notice.text, (notice.id,), number, thread_of=number))
+                continue
+            ticket = await session.get(Ticket, number)
+            if ticket is None:  # erased since the pass began: its notices went with it
+                continue
+            card = await cards.ticket_card(session, ticket, self.language, self.zone)
             buttons = (
-                Button(t(self.language, "staff.button_take"), f"take:{ticket}"),
-                Button(t(self.language, "staff.button_resolve"), f"resolve:{ticket}"),
+                Button(t(self.language, "staff.button_take"), f"take:{number}"),
+                Button(t(self.language, "staff.button_resolve"), f"resolve:{number}"),
             )
-            return _Post(self.group, notice.text, (notice.id,), ticket, buttons=buttons)
-        return _Post(self.group, notice.text, (notice.id,), ticket, thread_of=ticket)
+            posts.append(_Post(self.group, card, (notice.id,), number, buttons=buttons))
+        return posts
 
     async def _post(self, post: _Post, cards: dict[int, str]) -> _Done | None:
         """Post; the outcome to record, or None when posting must pause."""

@@ -14,6 +14,7 @@ from bot.channels.web_inbox import WebInbox
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.staff import cards
 from bot.staff.actions import resolve
 from bot.storage.database import Database
 from bot.storage.models import Customer, Staff, StaffNotice, Ticket, TicketEvent
@@ -71,7 +72,9 @@ async def test_a_complaint_opens_a_ticket_with_its_number_and_answer_time(
     assert replies[-1] == t("en", "ticket.opened_open_now", number=ticket.id, due="today at 14:00")
     kinds = [kind for kind, _ in await notices(db)]
     assert kinds == ["new_ticket"]
-    card = (await notices(db))[0][1]
+    async with db.sessions() as session:  # the card the staff notifier writes as it posts
+        zone = engine.settings.business_hours.zone
+        card = await cards.ticket_card(session, ticket, "en", zone)
     assert f"#{ticket.id}" in card
     assert "Anna" in card
     assert "still rattles" in card
