@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 from click.testing import Result
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -30,6 +31,11 @@ from bot.storage.database import Database
 from bot.storage.models import Base
 
 pytest_plugins = ["tests.fakes.telegram_api"]
+
+# `HYPOTHESIS_PROFILE=thorough pytest ...` runs every property test with many more examples
+# (those that set max_examples themselves keep theirs): a hunt for rare failures, not for CI.
+hypothesis_settings.register_profile("thorough", max_examples=2_000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 POSTGRES_URL = os.environ.get(
     "CONCIERGE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

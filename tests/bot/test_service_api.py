@@ -216,13 +216,13 @@ def test_the_schema_declares_the_api_key() -> None:
         assert {"401", "422", "503"} <= set(operation["responses"])
 
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance]  # fmt: skip
+# Where schemathesis' negative data is sent faithfully: a JSON body, or a missing key header.
+# Its query "violations" are not always on the wire (a mutation it counts as invalid can still
+# serialise to valid `from` and `to`: CI once saw 200 for ?from=2000-01-01&to=2000-01-05), so a
+# case that is invalid only there is held to the checks above; bad queries have tests of their own.
+REJECTED_FOR_SURE = {ParameterLocation.BODY, ParameterLocation.HEADER}
 
 
 @pytest.fixture
@@ -250,8 +250,10 @@ async def test_the_api_keeps_to_its_schema_whatever_it_is_sent(
     case = data.draw(cases)
     # A case whose headers are the invalid part (no X-API-Key) is sent as generated, so the
     # refusal is what is checked; any other case carries the real key.
-    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
-    unkeyed = header is not None and header.mode is GenerationMode.NEGATIVE
+    components = case.meta.components if case.meta else {}
+    negative = {where for where, part in components.items() if part.mode is GenerationMode.NEGATIVE}
+    unkeyed = ParameterLocation.HEADER in negative
+    checks = [*CHECKS, negative_data_rejection] if negative & REJECTED_FOR_SURE else CHECKS
     request = case.as_transport_kwargs(
         base_url="http://concierge.test", headers=None if unkeyed else AUTH
     )
@@ -266,4 +268,4 @@ async def test_the_api_keeps_to_its_schema_whatever_it_is_sent(
         )
 
     # No 500s; status codes, content types and bodies as the schema says; bad input refused.
-    case.validate_response(response, checks=CHECKS, headers=request["headers"])
+    case.validate_response(response, checks=checks, headers=request["headers"])
