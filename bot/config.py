@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.business_hours import BusinessHours, parse_days
 from dialogs.types import Language, Persona, RatingSetup
+
+
+def service_kind_key(kind: str) -> str:
+    """How a service kind is looked up in per-kind settings: "Tyre change " is "tyre change"."""
+    return " ".join(kind.split()).casefold()
+
 
 OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
 
@@ -152,11 +158,17 @@ class Settings(BaseSettings):
 
     @field_validator("follow_up_days_by_kind", "follow_up_second_days_by_kind")
     @classmethod
-    def _follow_up_days(cls, days: dict[str, int]) -> dict[str, int]:
+    def _follow_up_days(cls, days: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        """Kinds are matched ignoring case and spaces around them, as spreadsheets vary."""
+        least = 1 if info.field_name == "follow_up_second_days_by_kind" else 0
+        keyed: dict[str, int] = {}
         for kind, value in days.items():
-            if not 0 <= value <= 60:
-                raise ValueError(f"{kind!r}: {value} days; give 0 to 60 days per service kind")
-        return days
+            if not least <= value <= 60:
+                raise ValueError(
+                    f"{kind!r}: {value} days; give {least} to 60 days per service kind"
+                )
+            keyed[service_kind_key(kind)] = value
+        return keyed
 
     @field_validator("business_days")
     @classmethod

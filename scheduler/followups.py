@@ -10,7 +10,7 @@ second (`dialogs.rating.second_follow_up`) is queued when it falls due, `follow_
 after the first, for services that were asked about; it is written as skipped when the customer
 declined to rate or a low rating or a ticket put the service in staff's hands. Keys
 `followup:<stage>:<service>` keep each to one. Unanswered questions lapse after
-`bot.ratings.PENDING_FOR`: the sweep marks them `expired`.
+`bot.ratings.PENDING_FOR`, or when the second follow-up is queued: the sweep marks them `expired`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import Settings, service_kind_key
 from bot.ratings import PENDING_FOR, cancel_follow_ups, follow_up_key
 from bot.storage.database import Database
 from bot.storage.models import (
@@ -52,12 +52,15 @@ _REACHABLE = exists().where(ChannelIdentity.customer_id == Customer.id)
 
 def first_days(kind: str, settings: Settings) -> int:
     """Days after a service of `kind` that its rating question goes."""
-    return settings.follow_up_days_by_kind.get(kind, settings.follow_up_first_days)
+    return settings.follow_up_days_by_kind.get(
+        service_kind_key(kind), settings.follow_up_first_days
+    )
 
 
 def second_days(kind: str, settings: Settings) -> int:
     """Days after the first follow-up of a service of `kind` that the second goes."""
-    return settings.follow_up_second_days_by_kind.get(kind, settings.follow_up_second_days)
+    by_kind = settings.follow_up_second_days_by_kind
+    return by_kind.get(service_kind_key(kind), settings.follow_up_second_days)
 
 
 def follow_up_due(
@@ -224,6 +227,16 @@ async def queue_second(session: AsyncSession, now: datetime, settings: Settings)
     queued = await enqueue(session, entries, now)
     for service_id, reason in skipped:  # written, then skipped: the outbox shows why
         await cancel_follow_ups(session, service_id, now, reason, (SECOND,))
+    # The rating question still unanswered lapses now: "is all well?" asks no score, so an
+    # answer to it ("good", "👍") must not be read as one.
+    await session.execute(
+        update(RatingRequest)
+        .where(
+            RatingRequest.service_record_id.in_([service.id for service, _, _ in fresh]),
+            RatingRequest.status == "pending",
+        )
+        .values(status="expired")
+    )
     return queued - len(skipped)
 
 

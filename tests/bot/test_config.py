@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
+from scheduler.followups import first_days, second_days
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +57,8 @@ def test_secrets_and_passwords_are_masked(monkeypatch: pytest.MonkeyPatch) -> No
         ("GREETING_GAP", "-PT1H", "positive"),
         ("WEB_PORT", "http", "integer"),
         ("DEFAULT_LANGUAGE", "fr", "'en' or 'zh'"),
+        ("FOLLOW_UP_DAYS_BY_KIND", '{"tyre change": 99}', "give 0 to 60 days"),
+        ("FOLLOW_UP_SECOND_DAYS_BY_KIND", '{"tyre change": 0}', "give 1 to 60 days"),
     ],
 )
 def test_bad_values_are_explained(
@@ -64,3 +67,12 @@ def test_bad_values_are_explained(
     monkeypatch.setenv(f"CONCIERGE_{name}", value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_follow_up_days_per_kind_ignore_case_and_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONCIERGE_FOLLOW_UP_DAYS_BY_KIND", '{"Tyre  Change": 5}')
+    monkeypatch.setenv("CONCIERGE_FOLLOW_UP_SECOND_DAYS_BY_KIND", '{"TYRE CHANGE": 14}')
+    settings = Settings(_env_file=None)
+
+    assert (first_days("tyre change ", settings), second_days("Tyre change", settings)) == (5, 14)
+    assert (first_days("oil change", settings), second_days("oil change", settings)) == (3, 7)

@@ -11,8 +11,10 @@ from bot import customers, ratings
 from bot.channels.telegram import TelegramChannel
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.engine import Engine
 from bot.storage.database import Database
 from bot.storage.models import OutboxMessage, Rating, RatingRequest, ServiceRecord, Ticket
+from dialogs.types import Inbound
 from scheduler.dispatcher import Dispatcher
 from scheduler.followups import SKIPPED_DECLINED, SKIPPED_FOR_STAFF, queue_follow_ups
 from scheduler.ratelimit import Limits
@@ -143,6 +145,33 @@ async def test_the_second_follow_up_comes_a_week_after_the_first_in_other_words(
     await dispatcher.dispatch_due()
     assert [m.text for m in telegram_api.sent_to(1)] == [first.text, second.text]
     assert len(await requests(db)) == 1
+
+
+async def test_an_answer_to_the_second_follow_up_is_not_taken_for_a_rating(
+    db: Database,
+    clock: ManualClock,
+    settings: Settings,
+    dispatcher: Dispatcher,
+    telegram_api: FakeTelegramAPI,
+) -> None:
+    anna = await add_customer(db, clock.now(), chat=1, name="Anna")
+    await serve(db, clock, anna, "oil change", TODAY)
+    await queue_follow_ups(db, clock, settings)
+    clock.advance(at(date(2026, 5, 4)) - clock.now())
+    await dispatcher.dispatch_due()  # the rating question, never answered
+    clock.advance(at(date(2026, 5, 11)) - clock.now())
+    await queue_follow_ups(db, clock, settings)
+    await dispatcher.dispatch_due()  # "Is everything going well?"
+
+    replies = await Engine(db, clock, settings).handle(
+        Inbound("telegram", "1", "1", "good, thanks", clock.now())
+    )
+
+    assert not any("rating" in reply.text.lower() for reply in replies)
+    async with db.sessions() as session:
+        assert await session.scalar(select(Rating)) is None
+        assert await ratings.pending_for(session, anna, clock.now()) is None
+    assert [r.status for r in await requests(db)] == ["expired"]
 
 
 async def test_a_rated_service_gets_no_question_and_rating_cancels_one_waiting(

@@ -4,7 +4,7 @@ the customer answers through the engine, and nothing is asked twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from pydantic import SecretStr
@@ -14,7 +14,7 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.storage.database import Database
-from bot.storage.models import Rating, RatingRequest
+from bot.storage.models import Rating, RatingRequest, ServiceRecord
 from bot.web.app import create_app
 from dialogs.types import Inbound
 from scheduler.dispatcher import Dispatcher
@@ -88,3 +88,38 @@ async def test_a_service_is_followed_up_rated_once_and_checked_on_later(
     )
     assert len(later) == 2
     assert [r.dedupe_key.split(":")[1] for r in await outbox_rows(db)] == ["first", "second"]
+
+
+async def test_a_question_in_between_is_answered_and_the_rating_asked_again_once(
+    db: Database,
+    clock: ManualClock,
+    settings: Settings,
+    dispatcher: Dispatcher,
+    telegram_api: FakeTelegramAPI,
+) -> None:
+    engine = Engine(db, clock, settings)
+    anna = await add_customer(db, clock.now(), chat=42, name="Anna")
+    async with db.transaction() as session:
+        session.add(ServiceRecord(customer_id=anna, kind="oil change",
+                                  performed_at=date(2026, 5, 1), description="",
+                                  created_at=clock.now()))  # fmt: skip
+    await queue_follow_ups(db, clock, settings)
+    clock.advance(datetime(2026, 5, 4, 10, 0, tzinfo=UTC) - clock.now())
+    await dispatcher.dispatch_due()
+    assert [m.text for m in telegram_api.sent_to(42)] == [QUESTION]
+
+    async def say(text: str) -> list[str]:
+        clock.advance(timedelta(minutes=5))
+        replies = await engine.handle(Inbound("telegram", "42", "42", text, clock.now()))
+        return [reply.text for reply in replies]
+
+    reask = (
+        "By the way, how did we do with your oil change on May 1, 2026? Please rate us from 1 to 5."
+    )
+    first = await say("Do you also fix bicycles?")
+    assert first[-1] == reask  # answered (honestly: no answer), then asked again
+    assert len(first) > 1
+    assert reask not in await say("And do you sell tyres?")  # asked again once, not twice
+    assert (await say("4"))[0] == "Thank you for your rating!"  # the rating is still pending
+    async with db.sessions() as session:
+        assert [r.score for r in await session.scalars(select(Rating))] == [4]
