@@ -140,6 +140,23 @@ def test_questions_requests_and_thanks_are_not(classifier: ComplaintClassifier, 
     assert assess(text, classifier) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [  # chit-chat phrased unlike the shipped off-topic set the model learns as "none"
+        "Can you tell me a joke?",
+        "Is this a bot?",
+        "What's the weather like tomorrow?",
+        "Do you like music?",
+        "讲个笑话吧",
+        "给我讲个故事",
+        "你是真人还是机器？",
+        "你喜欢什么音乐？",
+    ],
+)
+def test_chit_chat_opens_no_ticket(classifier: ComplaintClassifier, text: str) -> None:
+    assert assess(text, classifier) is None
+
+
 def test_the_model_is_safe_on_empty_text(classifier: ComplaintClassifier) -> None:
     assert classifier.probability("   ") == 0.0
     assert 0.0 < classifier.threshold < 1.0
