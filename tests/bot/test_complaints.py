@@ -162,6 +162,24 @@ async def resolved_ticket(engine: Engine, clock: ManualClock, db: Database) -> T
     return ticket
 
 
+async def test_a_customer_answer_puts_a_waiting_ticket_back_in_staff_hands(
+    engine: Engine, clock: ManualClock, db: Database
+) -> None:
+    await met(engine, clock)
+    await say(engine, clock, "I want to make a complaint about the bill")
+    ticket = await only_ticket(db)
+    await staff_answer(db, clock, ticket.id, "Could you send us a photo of the invoice?")
+    assert (await only_ticket(db)).status == "waiting"
+
+    clock.advance(timedelta(minutes=10))
+    await say(engine, clock, "Sure, here it is: invoice 2041, charged twice")
+
+    answered = await only_ticket(db)
+    assert answered.status == "assigned"  # Bo took it by answering; it is his turn again
+    assert [kind for kind, _, _ in await events(db, ticket.id)][-1] == "customer_message"
+    assert [k for k, _ in await notices(db)][-1] == "customer_message"
+
+
 async def test_still_not_fixed_within_a_week_reopens_the_ticket(
     engine: Engine, clock: ManualClock, db: Database
 ) -> None:
@@ -181,9 +199,13 @@ async def test_after_the_reopening_window_a_new_complaint_is_a_new_ticket(
 ) -> None:
     ticket = await resolved_ticket(engine, clock, db)
     clock.advance(timedelta(days=8))
-    await say(engine, clock, "still not fixed")
+    replies = await say(engine, clock, "still not fixed")
     async with db.sessions() as session:
-        assert (await session.get_one(Ticket, ticket.id)).status == "resolved"
+        old, new = await session.scalars(select(Ticket).order_by(Ticket.id))
+    assert old.id == ticket.id
+    assert old.status in ("resolved", "closed")  # left as it was, not reopened
+    assert new.status == "open"
+    assert any(f"#{new.id}" in reply for reply in replies)
 
 
 async def test_erasing_the_customer_erases_their_tickets(
