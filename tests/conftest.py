@@ -29,6 +29,10 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.storage.database import Database
 from bot.storage.models import Base
+from dialogs.faq import Knowledge
+from knowledge.encoder import EmbeddingCache
+from knowledge.out_of_scope import Source, build_bot_matcher
+from knowledge.samples import car_workshop
 
 pytest_plugins = ["tests.fakes.telegram_api"]
 
@@ -124,6 +128,23 @@ def settings(db: Database) -> Settings:
 @pytest.fixture
 def engine(db: Database, clock: ManualClock, settings: Settings) -> Engine:
     return Engine(db, clock, settings)
+
+
+@pytest.fixture(scope="session")
+def workshop(tmp_path_factory: pytest.TempPathFactory) -> Knowledge:
+    """The shipped sample KB, indexed once for the whole session as the bot indexes it (real
+    models, offline, with the default out-of-scope set)."""
+    base = car_workshop()
+    cache = EmbeddingCache(Path(tmp_path_factory.mktemp("faq-cache")))
+    matcher, chosen = build_bot_matcher(base, cache=cache)
+    assert chosen.source is Source.DEFAULT
+    return Knowledge(base, matcher)
+
+
+@pytest.fixture
+def faq_engine(db: Database, clock: ManualClock, settings: Settings, workshop: Knowledge) -> Engine:
+    """The engine answering from the sample knowledge base."""
+    return Engine(db, clock, settings, knowledge=lambda: workshop)
 
 
 @pytest.fixture

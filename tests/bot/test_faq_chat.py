@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import Settings
 from bot.engine import Engine
 from bot.knowledge_base import (
     OUT_OF_SCOPE_ROW,
@@ -24,33 +23,11 @@ from bot.knowledge_base import (
 )
 from bot.storage.database import Database
 from bot.storage.models import MessageLog, Ticket
-from dialogs.faq import Knowledge
 from dialogs.texts import t
 from dialogs.types import Inbound, Language
-from knowledge.encoder import EmbeddingCache
 from knowledge.entries import Entry, KnowledgeBase, KnowledgeBaseError
 from knowledge.matcher import Decision
-from knowledge.out_of_scope import Source, build_bot_matcher
 from knowledge.samples import car_workshop
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(tmp_path_factory.mktemp("faq-cache"))
-
-
-@pytest.fixture(scope="session")
-def workshop(cache_dir: Path) -> Knowledge:
-    """The shipped sample KB, indexed once for the whole session (real models, offline)."""
-    base = car_workshop()
-    matcher, chosen = build_bot_matcher(base, cache=EmbeddingCache(cache_dir))
-    assert chosen.source is Source.DEFAULT
-    return Knowledge(base, matcher)
-
-
-@pytest.fixture
-def faq_engine(db: Database, clock: ManualClock, settings: Settings, workshop: Knowledge) -> Engine:
-    return Engine(db, clock, settings, knowledge=lambda: workshop)
 
 
 async def ask(engine: Engine, clock: ManualClock, text: str, user: str = "q1") -> list[str]:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,6 +50,19 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def site(engine: Engine) -> AsyncIterator[str]:
+    async with serving(engine) as url:
+        yield url
+
+
+@pytest.fixture
+async def faq_site(faq_engine: Engine) -> AsyncIterator[str]:
+    """The web chat answering from the sample car-workshop knowledge base."""
+    async with serving(faq_engine) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(engine: Engine) -> AsyncIterator[str]:
     """The web app served by uvicorn on a free port of 127.0.0.1, in this test's event loop."""
     # Binding here and handing the socket over leaves no window for another process to take it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -223,3 +237,30 @@ async def test_a_staff_answer_to_a_complaint_appears_in_the_open_page(
     await page.reload()  # the inbox remembers what was shown: no repeat after a reload
     await page.wait_for_timeout(5_000)
     await expect(answer).to_have_count(0)
+
+
+async def test_a_visitor_asks_the_faq_picks_a_suggestion_and_is_offered_a_person(
+    faq_site: str, browser: Browser
+) -> None:
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    await page.goto(faq_site)
+    conversation = page.locator("#messages")
+    chips = page.get_by_role("group", name="Suggested replies")
+    await send(page, "hi")
+    await expect(conversation.get_by_text("What's your name")).to_be_visible()
+    await send(page, "Anna")
+    await expect(conversation.get_by_text("Nice to meet you, Anna")).to_be_visible()
+
+    await send(page, "what time do you open on saturday?")
+    answer = page.locator(".message.bot").last
+    await expect(answer).to_contain_text("Saturday")
+    await expect(answer).to_contain_text("Saturday 08:00–13:00")
+
+    await send(page, "What's the meaning of life?")
+    await expect(page.locator(".message.bot").last).to_contain_text("I don't know")
+    person = chips.get_by_role("button", name="Talk to a person")
+    await expect(person).to_be_visible()
+    await person.click()
+    await expect(conversation.get_by_text("Your ticket number is #1.")).to_be_visible()
+    await context.close()
