@@ -131,12 +131,17 @@ def engine(db: Database, clock: ManualClock, settings: Settings) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def workshop(tmp_path_factory: pytest.TempPathFactory) -> Knowledge:
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache folder for the session's knowledge bases."""
+    return Path(tmp_path_factory.mktemp("faq-cache"))
+
+
+@pytest.fixture(scope="session")
+def workshop(cache_dir: Path) -> Knowledge:
     """The shipped sample KB, indexed once for the whole session as the bot indexes it (real
     models, offline, with the default out-of-scope set)."""
     base = car_workshop()
-    cache = EmbeddingCache(Path(tmp_path_factory.mktemp("faq-cache")))
-    matcher, chosen = build_bot_matcher(base, cache=cache)
+    matcher, chosen = build_bot_matcher(base, cache=EmbeddingCache(cache_dir))
     assert chosen.source is Source.DEFAULT
     return Knowledge(base, matcher)
 
