@@ -82,11 +82,11 @@ def test_the_packaged_file_is_the_one_the_loader_reads() -> None:
         assert load_knowledge_base(file) == car_workshop()
 
 
-def test_the_default_out_of_scope_set_is_60_to_150_questions_per_language() -> None:
+def test_the_default_out_of_scope_set_is_60_to_200_questions_per_language() -> None:
     examples = default_out_of_scope()
     assert set(examples) == {"en", "zh"}
     for language, questions in examples.items():
-        assert 60 <= len(questions) <= 150, language
+        assert 60 <= len(questions) <= 200, language
         assert len({question_key(q) for q in questions}) == len(questions), language
         assert all(detect_language([q]) == language for q in questions), language
 
