@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.samples import default_out_of_scope
 from tests.conftest import concierge
+
+DEFAULT_COUNT = sum(len(questions) for questions in default_out_of_scope().values())
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +64,7 @@ WITH_EXAMPLES = (
 
 def test_import_stores_out_of_scope_examples_and_list_counts_them(cli_home: Path) -> None:
     listed = concierge("kb", "list")
-    assert "out-of-scope examples: 168 (the default set)" in listed.output
+    assert f"out-of-scope examples: {DEFAULT_COUNT} (the default set)" in listed.output
     (cli_home / "kb.yaml").write_text(WITH_EXAMPLES, encoding="utf-8")
     imported = concierge("kb", "import", "kb.yaml")
     assert imported.exit_code == 0, imported.output
@@ -81,7 +84,7 @@ def test_an_import_without_examples_learns_the_default_set(cli_home: Path) -> No
     asked = concierge("kb", "ask", "tell me a joke about cats")
     assert asked.exit_code == 0, asked.output
     assert "out_of_scope" in asked.output
-    assert "out-of-scope examples: 168 (the default set)" in asked.output
+    assert f"out-of-scope examples: {DEFAULT_COUNT} (the default set)" in asked.output
 
 
 def test_a_bad_out_of_scope_part_says_where(cli_home: Path) -> None:
