@@ -227,16 +227,16 @@ async def queue_second(session: AsyncSession, now: datetime, settings: Settings)
     queued = await enqueue(session, entries, now)
     for service_id, reason in skipped:  # written, then skipped: the outbox shows why
         await cancel_follow_ups(session, service_id, now, reason, (SECOND,))
-    # The rating question still unanswered lapses now: "is all well?" asks no score, so an
-    # answer to it ("good", "👍") must not be read as one.
-    await session.execute(
-        update(RatingRequest)
-        .where(
-            RatingRequest.service_record_id.in_([service.id for service, _, _ in fresh]),
-            RatingRequest.status == "pending",
+    if fresh:  # the rating question still unanswered lapses: "is all well?" asks no score,
+        # so an answer to it ("good", "👍") must not be read as one
+        await session.execute(
+            update(RatingRequest)
+            .where(
+                RatingRequest.service_record_id.in_([service.id for service, _, _ in fresh]),
+                RatingRequest.status == "pending",
+            )
+            .values(status="expired")
         )
-        .values(status="expired")
-    )
     return queued - len(skipped)
 
 

@@ -15,10 +15,22 @@ from bot.channels.telegram import TelegramChannel
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.storage.database import Database
-from bot.storage.models import ChannelIdentity, Customer, OutboxMessage
+from bot.storage.models import ChannelIdentity, Customer, OutboxMessage, ServiceRecord
 from scheduler.dispatcher import Dispatcher
 from scheduler.ratelimit import Limits
 from tests.fakes.telegram_api import FakeTelegramAPI
+
+
+async def serve(db: Database, clock: ManualClock, customer: int, kind: str, done: date) -> int:
+    """A service record for `customer`, done on `done`; returns its id."""
+    async with db.transaction() as session:
+        row = ServiceRecord(
+            customer_id=customer, kind=kind, performed_at=done, description="",
+            created_at=clock.now(),
+        )  # fmt: skip
+        session.add(row)
+        await session.flush()
+        return row.id
 
 
 async def add_customer(

@@ -13,26 +13,15 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.storage.database import Database
-from bot.storage.models import OutboxMessage, Rating, RatingRequest, ServiceRecord, Ticket
+from bot.storage.models import OutboxMessage, Rating, RatingRequest, Ticket
 from dialogs.types import Inbound
 from scheduler.dispatcher import Dispatcher
 from scheduler.followups import SKIPPED_DECLINED, SKIPPED_FOR_STAFF, queue_follow_ups
 from scheduler.ratelimit import Limits
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.scheduler.conftest import add_customer, outbox_rows
+from tests.scheduler.conftest import add_customer, outbox_rows, serve
 
 TODAY = date(2026, 5, 1)  # the clock starts 2026-05-01 10:00 UTC
-
-
-async def serve(db: Database, clock: ManualClock, customer: int, kind: str, done: date) -> int:
-    async with db.transaction() as session:
-        row = ServiceRecord(
-            customer_id=customer, kind=kind, performed_at=done, description="",
-            created_at=clock.now(),
-        )  # fmt: skip
-        session.add(row)
-        await session.flush()
-        return row.id
 
 
 async def requests(db: Database) -> list[RatingRequest]:

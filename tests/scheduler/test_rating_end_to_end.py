@@ -14,13 +14,13 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.storage.database import Database
-from bot.storage.models import Rating, RatingRequest, ServiceRecord
+from bot.storage.models import Rating, RatingRequest
 from bot.web.app import create_app
 from dialogs.types import Inbound
 from scheduler.dispatcher import Dispatcher
 from scheduler.followups import queue_follow_ups
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.scheduler.conftest import add_customer, outbox_rows
+from tests.scheduler.conftest import add_customer, outbox_rows, serve
 
 QUESTION = (
     "Hello, Anna! How did we do with your oil change on May 1, 2026? Please rate us from 1 to 5."
@@ -99,10 +99,7 @@ async def test_a_question_in_between_is_answered_and_the_rating_asked_again_once
 ) -> None:
     engine = Engine(db, clock, settings)
     anna = await add_customer(db, clock.now(), chat=42, name="Anna")
-    async with db.transaction() as session:
-        session.add(ServiceRecord(customer_id=anna, kind="oil change",
-                                  performed_at=date(2026, 5, 1), description="",
-                                  created_at=clock.now()))  # fmt: skip
+    await serve(db, clock, anna, "oil change", date(2026, 5, 1))
     await queue_follow_ups(db, clock, settings)
     clock.advance(datetime(2026, 5, 4, 10, 0, tzinfo=UTC) - clock.now())
     await dispatcher.dispatch_due()
