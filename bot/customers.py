@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import (
@@ -31,49 +32,67 @@ class Identified:
     just_linked: bool = False
 
 
-async def identify(
-    session: AsyncSession,
-    channel: str,
-    external_id: str,
-    chat_id: str,
-    display_name: str | None,
-    now: datetime,
-) -> Identified:
-    """The customer behind (channel, external id), created on first contact.
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote, as the channel tells it: the person's id there and where replies go."""
 
-    The caller serializes messages per (channel, external id), so two first messages
-    cannot race into two customers; the unique constraint is the last line of defence.
+    channel: str
+    external_id: str
+    chat_id: str
+    display_name: str | None = None
+
+
+async def identify_many(
+    session: AsyncSession, senders: Sequence[Sender], now: datetime
+) -> list[Identified]:
+    """The customer behind each sender (distinct senders), created on first contact.
+
+    One query per channel for identity, customer and dialog state, and one flush for all the
+    newcomers: this runs for every batch of messages. The caller serializes messages per
+    sender, so two first messages cannot race into two customers; the unique constraint is
+    the last line of defence.
     """
-    # One round trip for identity, customer and dialog state: this runs for every message.
-    found = (
-        await session.execute(
+    found: dict[tuple[str, str], Identified] = {}
+    for channel in {sender.channel for sender in senders}:
+        ids = [sender.external_id for sender in senders if sender.channel == channel]
+        rows = await session.execute(
             select(ChannelIdentity, Customer, ConversationState)
             .join(Customer, Customer.id == ChannelIdentity.customer_id)
             .outerjoin(ConversationState, ConversationState.customer_id == Customer.id)
-            .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
+            .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id.in_(ids))
         )
-    ).first()
-    if found is not None:
-        identity, customer, state = found
-        if identity.chat_id != chat_id:
-            identity.chat_id = chat_id
-        if identity.blocked_at is not None:
-            identity.blocked_at = None  # they wrote again, so they can be reached again
-        return Identified(customer, identity, False, customer.last_seen_at, state)
-    customer = Customer(name=display_name, created_at=now, tags=[], preferences={})
-    session.add(customer)
-    await session.flush()
-    identity = ChannelIdentity(
-        channel=channel,
-        external_id=external_id,
-        chat_id=chat_id,
-        customer_id=customer.id,
-        display_name=display_name,
-        created_at=now,
-    )
-    session.add(identity)
-    await session.flush()
-    return Identified(customer, identity, is_new=True, previous_seen_at=None)
+        for identity, customer, state in rows.tuples():
+            found[(channel, identity.external_id)] = Identified(
+                customer, identity, False, customer.last_seen_at, state
+            )
+    newcomers = [sender for sender in senders if (sender.channel, sender.external_id) not in found]
+    created = [
+        Customer(name=sender.display_name, created_at=now, tags=[], preferences={})
+        for sender in newcomers
+    ]
+    if created:
+        session.add_all(created)
+        await session.flush()
+    for sender, customer in zip(newcomers, created, strict=True):
+        identity = ChannelIdentity(
+            channel=sender.channel,
+            external_id=sender.external_id,
+            chat_id=sender.chat_id,
+            customer_id=customer.id,
+            display_name=sender.display_name,
+            created_at=now,
+        )
+        session.add(identity)
+        found[(sender.channel, sender.external_id)] = Identified(
+            customer, identity, is_new=True, previous_seen_at=None
+        )
+    result = [found[(sender.channel, sender.external_id)] for sender in senders]
+    for sender, who in zip(senders, result, strict=True):
+        if who.identity.chat_id != sender.chat_id:
+            who.identity.chat_id = sender.chat_id
+        if who.identity.blocked_at is not None:
+            who.identity.blocked_at = None  # they wrote again, so they can be reached again
+    return result
 
 
 async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Identified:
@@ -107,24 +126,40 @@ async def link_phone(session: AsyncSession, who: Identified, phone: str) -> Iden
     return Identified(on_file, who.identity, False, on_file.last_seen_at, state, just_linked=True)
 
 
-async def last_service(session: AsyncSession, customer_id: int) -> ServiceRecord | None:
-    record: ServiceRecord | None = await session.scalar(
-        select(ServiceRecord)
-        .where(ServiceRecord.customer_id == customer_id)
-        .order_by(ServiceRecord.performed_at.desc(), ServiceRecord.id.desc())
-        .limit(1)
+async def last_services(
+    session: AsyncSession, customer_ids: Sequence[int]
+) -> dict[int, ServiceRecord]:
+    """Each customer's most recent service record (customers without one are left out)."""
+    if not customer_ids:
+        return {}
+    newest = (
+        select(
+            ServiceRecord.id,
+            func.row_number()
+            .over(
+                partition_by=ServiceRecord.customer_id,
+                order_by=(ServiceRecord.performed_at.desc(), ServiceRecord.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(ServiceRecord.customer_id.in_(customer_ids))
+        .subquery()
     )
-    return record
+    records = await session.scalars(
+        select(ServiceRecord)
+        .join(newest, newest.c.id == ServiceRecord.id)
+        .where(newest.c.rank == 1)
+    )
+    return {record.customer_id: record for record in records}
 
 
-async def view(session: AsyncSession, who: Identified, with_history: bool) -> CustomerView:
+def view(who: Identified, service: ServiceRecord | None) -> CustomerView:
     """The snapshot of the customer that the dialogs get to see.
 
-    The service history is read only `with_history` (when the greeting will mention it),
-    which keeps a query off the path of most messages.
+    `service` is the last service record when the greeting will mention it (the caller reads
+    the history only then, which keeps a query off the path of most messages).
     """
     customer = who.customer
-    service = await last_service(session, customer.id) if with_history else None
     return CustomerView(
         id=customer.id,
         name=customer.name,

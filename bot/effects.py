@@ -2,12 +2,15 @@
 
 The engine calls `apply` inside the message's transaction, so an effect and the message that
 caused it are committed together or not at all. Some effects produce a reply only the runtime
-can word, such as a new ticket's number and answer time; those come back as `Applied.replies`.
+can word, such as a new ticket's number and answer time; those come back as `Applied.replies`,
+to be worded once the session is flushed (a new ticket has no number before), so a batch of
+messages needs one flush for all of them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class Applied:
     erased: bool = False
-    replies: list[Reply] = field(default_factory=list)
+    replies: list[Callable[[], Reply]] = field(default_factory=list)  # call after a flush
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,11 @@ async def apply(
     return applied
 
 
-async def _open_ticket(session: AsyncSession, context: Context, effect: OpenTicket) -> Reply:
-    """Open the ticket and word its confirmation: number, and when staff will answer."""
+async def _open_ticket(
+    session: AsyncSession, context: Context, effect: OpenTicket
+) -> Callable[[], Reply]:
+    """Open the ticket; its confirmation (number, when staff will answer) is worded after the
+    flush that numbers it."""
     rules = tickets.queue_rules(context.settings)
     service_record_id = None
     if effect.rating_request_id is not None:
@@ -141,7 +147,7 @@ async def _open_ticket(session: AsyncSession, context: Context, effect: OpenTick
     )
     zone = rules.hours.zone
     back = None if rules.hours.is_open(context.now) else rules.hours.next_open(context.now)
-    return ticket_opened(
+    return lambda: ticket_opened(
         context.language,
         ticket.id,
         ticket.due_at.astimezone(zone),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -34,6 +34,15 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    @asynccontextmanager
+    async def hold_all(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the lock of every key; taken in sorted order, so two holders of overlapping
+        sets cannot wait on each other."""
+        async with AsyncExitStack() as stack:
+            for key in sorted(set(keys)):
+                await stack.enter_async_context(self.hold(key))
+            yield
+
     def __len__(self) -> int:
         return len(self._locks)
 
@@ -43,9 +52,15 @@ def advisory_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-async def lock_across_processes(session: AsyncSession, key: str) -> None:
-    """Hold a PostgreSQL transaction-level advisory lock on `key` until the transaction ends.
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+async def lock_across_processes(session: AsyncSession, *keys: str) -> None:
+    """Hold PostgreSQL transaction-level advisory locks on `keys` until the transaction ends.
 
     Several processes sharing one PostgreSQL then also handle a customer one message at a time.
+    One statement takes them all, in sorted order (unnest keeps the array's order), so two
+    processes locking overlapping sets cannot deadlock.
     """
-    await session.execute(select(func.pg_advisory_xact_lock(advisory_key(key))))
+    numbers = sorted({advisory_key(key) for key in keys})
+    await session.execute(_LOCK_ALL, {"keys": numbers})

@@ -7,7 +7,7 @@ until the customer answers, declines, or it lapses after `PENDING_FOR`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -24,35 +24,41 @@ async def pending_for(
     session: AsyncSession, customer_id: int, now: datetime
 ) -> PendingRating | None:
     """The newest question the customer was sent and has not answered, if any."""
-    row = (
-        await session.execute(
-            select(
-                RatingRequest, OutboxMessage.sent_at, ServiceRecord.kind, ServiceRecord.performed_at
-            )
-            .join(OutboxMessage, OutboxMessage.dedupe_key == RatingRequest.outbox_key)
-            .outerjoin(ServiceRecord, ServiceRecord.id == RatingRequest.service_record_id)
-            .where(
-                RatingRequest.customer_id == customer_id,
-                RatingRequest.status == "pending",
-                OutboxMessage.status.in_(_WENT_OUT),
-                OutboxMessage.sent_at >= now - PENDING_FOR,
-            )
-            .order_by(OutboxMessage.sent_at.desc())
-            .limit(1)
+    return (await pending_for_many(session, [customer_id], now)).get(customer_id)
+
+
+async def pending_for_many(
+    session: AsyncSession, customer_ids: Sequence[int], now: datetime
+) -> dict[int, PendingRating]:
+    """`pending_for` of each customer, in one query; customers with none are left out."""
+    if not customer_ids:
+        return {}
+    rows = await session.execute(
+        select(RatingRequest, OutboxMessage.sent_at, ServiceRecord.kind, ServiceRecord.performed_at)
+        .join(OutboxMessage, OutboxMessage.dedupe_key == RatingRequest.outbox_key)
+        .outerjoin(ServiceRecord, ServiceRecord.id == RatingRequest.service_record_id)
+        .where(
+            RatingRequest.customer_id.in_(customer_ids),
+            RatingRequest.status == "pending",
+            OutboxMessage.status.in_(_WENT_OUT),
+            OutboxMessage.sent_at >= now - PENDING_FOR,
         )
-    ).first()
-    if row is None:
-        return None
-    request, sent_at, kind, performed_at = row
-    return PendingRating(
-        request_id=request.id,
-        subject="ticket" if request.ticket_id is not None else "service",
-        asked_at=sent_at,
-        reasked=request.reasked_at is not None,
-        service_kind=kind,
-        service_date=performed_at,
-        ticket_number=request.ticket_id,
+        .order_by(OutboxMessage.sent_at.desc(), RatingRequest.id.desc())
     )
+    pending: dict[int, PendingRating] = {}
+    for request, sent_at, kind, performed_at in rows.tuples():
+        if request.customer_id in pending or sent_at is None:
+            continue  # an older question of the same customer
+        pending[request.customer_id] = PendingRating(
+            request_id=request.id,
+            subject="ticket" if request.ticket_id is not None else "service",
+            asked_at=sent_at,
+            reasked=request.reasked_at is not None,
+            service_kind=kind,
+            service_date=performed_at,
+            ticket_number=request.ticket_id,
+        )
+    return pending
 
 
 async def record(

@@ -68,7 +68,7 @@ def staff_actor(staff: Staff) -> str:
     return f"staff:{staff.id}"
 
 
-async def record(
+def record(
     session: AsyncSession,
     ticket: Ticket,
     kind: str,
@@ -77,9 +77,13 @@ async def record(
     text: str = "",
     **data: Any,
 ) -> TicketEvent:
-    event = TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, text=text, data=data)
+    """Add an event to the ticket's timeline; it gets its id at the next flush.
+
+    The event refers to the ticket object, so a ticket opened in this very transaction needs
+    no flush first: a batch of new tickets and their events goes in with a few statements.
+    """
+    event = TicketEvent(ticket=ticket, at=now, actor=actor, kind=kind, text=text, data=data)
     session.add(event)
-    await session.flush()
     return event
 
 
@@ -95,7 +99,7 @@ async def notify_staff(
     (`new_ticket`, `card`) has no text: the notifier writes the card as it posts it."""
     session.add(
         StaffNotice(
-            ticket_id=ticket.id if ticket else None,
+            ticket=ticket,
             kind=kind,
             chat_id=chat_id,
             text=text,
@@ -112,43 +116,67 @@ async def get(session: AsyncSession, number: int) -> Ticket:
     return ticket
 
 
-async def for_customer(
-    session: AsyncSession, customer_id: int, now: datetime, reopen_window: timedelta
-) -> Ticket | None:
-    """The customer's live ticket, else the one resolved within the reopening window."""
-    # One query for both (this runs for every message): a customer has few such tickets.
-    candidates = list(
-        await session.scalars(
-            select(Ticket).where(
-                Ticket.customer_id == customer_id,
-                Ticket.status.in_(LIVE)
-                | (
-                    (Ticket.status == Status.RESOLVED) & (Ticket.resolved_at >= now - reopen_window)
-                ),
-            )
+async def for_customers(
+    session: AsyncSession, customer_ids: Sequence[int], now: datetime, reopen_window: timedelta
+) -> dict[int, Ticket]:
+    """Each customer's live ticket, else the one resolved within the reopening window.
+
+    One query for all of them (this runs for every batch of messages): a customer has few
+    such tickets. Customers with neither are left out.
+    """
+    if not customer_ids:
+        return {}
+    candidates = await session.scalars(
+        select(Ticket).where(
+            Ticket.customer_id.in_(customer_ids),
+            Ticket.status.in_(LIVE)
+            | ((Ticket.status == Status.RESOLVED) & (Ticket.resolved_at >= now - reopen_window)),
         )
     )
-    live = [ticket for ticket in candidates if ticket.status in LIVE]
-    if live:
-        return max(live, key=lambda ticket: ticket.id)
-    resolved = [ticket for ticket in candidates if ticket.resolved_at is not None]
-    return max(resolved, key=lambda ticket: (ticket.resolved_at, ticket.id), default=None)
+    chosen: dict[int, Ticket] = {}
+    for ticket in candidates:
+        best = chosen.get(ticket.customer_id)
+        if best is None or _preference(ticket) > _preference(best):
+            chosen[ticket.customer_id] = ticket
+    return chosen
 
 
-async def view(session: AsyncSession, ticket: Ticket) -> TicketView:
-    messages = await session.scalar(
-        select(func.count())
-        .select_from(TicketEvent)
-        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "customer_message")
+def _preference(ticket: Ticket) -> tuple[int, float, int]:
+    """Live beats resolved; among live ones the newest, among resolved the latest resolved."""
+    if ticket.status in LIVE:
+        return 1, 0.0, ticket.id
+    return 0, ticket.resolved_at.timestamp() if ticket.resolved_at else 0.0, ticket.id
+
+
+async def views(session: AsyncSession, found: Sequence[Ticket]) -> dict[int, TicketView]:
+    """The dialogs' view of each ticket, by number; one query counts the customers' messages."""
+    if not found:
+        return {}
+    counts = dict(
+        (
+            await session.execute(
+                select(TicketEvent.ticket_id, func.count())
+                .where(
+                    TicketEvent.ticket_id.in_([ticket.id for ticket in found]),
+                    TicketEvent.kind == "customer_message",
+                )
+                .group_by(TicketEvent.ticket_id)
+            )
+        )
+        .tuples()
+        .all()
     )
-    return TicketView(
-        number=ticket.id,
-        status=ticket.status,
-        kind=ticket.kind,
-        opened_at=ticket.opened_at,
-        resolved_at=ticket.resolved_at,
-        customer_messages=int(messages or 0),
-    )
+    return {
+        ticket.id: TicketView(
+            number=ticket.id,
+            status=ticket.status,
+            kind=ticket.kind,
+            opened_at=ticket.opened_at,
+            resolved_at=ticket.resolved_at,
+            customer_messages=int(counts.get(ticket.id, 0)),
+        )
+        for ticket in found
+    }
 
 
 async def open_ticket(
@@ -166,7 +194,10 @@ async def open_ticket(
     cues: Sequence[str] = (),
     service_record_id: int | None = None,
 ) -> Ticket:
-    """A new ticket, its `created` event and the staff group's notice of it."""
+    """A new ticket, its `created` event and the staff group's notice of it.
+
+    The ticket gets its number at the next flush; the caller flushes once for a whole batch.
+    """
     ticket = Ticket(
         customer_id=customer_id,
         kind=kind,
@@ -183,8 +214,7 @@ async def open_ticket(
         service_record_id=service_record_id,
     )
     session.add(ticket)
-    await session.flush()
-    await record(
+    record(
         session, ticket, "created", ACTOR_CUSTOMER, now, subject, priority=priority, cues=[*cues]
     )
     # The card itself is written when the notifier posts it: a burst goes out as digest lines
@@ -197,7 +227,7 @@ async def add_customer_message(
     session: AsyncSession, ticket: Ticket, text: str, now: datetime, rules: QueueRules
 ) -> None:
     """The customer wrote while the ticket is live: onto the timeline and into the thread."""
-    await record(session, ticket, "customer_message", ACTOR_CUSTOMER, now, text)
+    record(session, ticket, "customer_message", ACTOR_CUSTOMER, now, text)
     if ticket.status == Status.WAITING:
         ticket.status = Status.ASSIGNED if ticket.assigned_to_id else Status.OPEN
     await notify_staff(
@@ -221,7 +251,7 @@ async def reopen(
     ticket.first_response_at = None
     ticket.escalation_level = 0
     ticket.due_at = rules.hours.add(now, rules.sla)
-    await record(session, ticket, "reopened", ACTOR_CUSTOMER, now, text)
+    record(session, ticket, "reopened", ACTOR_CUSTOMER, now, text)
     await notify_staff(
         session, "reopened", cards.reopened(ticket, text, rules.staff_language), now, ticket
     )
@@ -236,7 +266,7 @@ async def assign(
     ticket.assigned_to_id = staff.id
     if ticket.status == Status.OPEN:
         ticket.status = Status.ASSIGNED
-    await record(
+    record(
         session, ticket, "assigned", actor or staff_actor(staff), now, staff.name, staff=staff.id
     )
 
@@ -263,7 +293,8 @@ async def answer(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)
     ):
         return False
-    event = await record(session, ticket, "staff_message", staff_actor(staff), now, text)
+    event = record(session, ticket, "staff_message", staff_actor(staff), now, text)
+    await session.flush()  # the event's id names the outbox message
     entry = _to_customer(ticket, key or f"ticket:{ticket.id}:event:{event.id}", text, now)
     await enqueue(session, [entry], now)
     if ticket.assigned_to_id is None:
@@ -297,7 +328,8 @@ async def resolve(
     ticket.resolved_at = now
     ticket.resolution = note
     ticket.first_response_at = ticket.first_response_at or now
-    event = await record(session, ticket, "resolved", actor, now, note)
+    event = record(session, ticket, "resolved", actor, now, note)
+    await session.flush()  # the event's id names the outbox message
     key = f"ticket:{ticket.id}:resolved:{event.id}"
     rating_key = f"rating:ticket:{ticket.id}"
     entries = [_to_customer(ticket, key, message, now)]
@@ -315,7 +347,7 @@ async def resolve(
                 created_at=now,
             )
         )
-        await record(session, ticket, "rating_requested", ACTOR_SYSTEM, now)
+        record(session, ticket, "rating_requested", ACTOR_SYSTEM, now)
     await enqueue(session, entries, now)
 
 
@@ -347,7 +379,7 @@ async def close_resolved(session: AsyncSession, now: datetime, reopen_window: ti
     for ticket in stale:
         ticket.status = Status.CLOSED
         ticket.closed_at = now
-        await record(session, ticket, "closed", ACTOR_SYSTEM, now)
+        record(session, ticket, "closed", ACTOR_SYSTEM, now)
     return len(stale)
 
 

@@ -217,7 +217,7 @@ async def escalate(
         await tickets.notify_staff(
             session, "escalation", text, now, ticket, chat_id=boss.telegram_user_id
         )
-    await tickets.record(
+    tickets.record(
         session,
         ticket,
         "escalated",

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, Update
@@ -29,13 +28,13 @@ from bot.channels.reply_sender import STOP_GRACE, ReplySender, reply_limits
 from bot.channels.telegram import TelegramChannel, to_inbound
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Answer, Engine
 from bot.staff.group import ButtonAnswer, StaffDesk
 from bot.staff.telegram import TelegramStaffChat
 from bot.storage.database import StorageUnavailableError
 from dialogs.language import language_from_hint
 from dialogs.texts import t
-from dialogs.types import Reply
+from dialogs.types import Inbound, Reply
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +132,9 @@ class TelegramPoller:
     async def poll_once(self) -> int:
         """One getUpdates round; returns how many updates were handled and will be confirmed.
 
-        Updates are handled concurrently (the engine keeps each customer's messages in
-        order), their replies queued for the sender, and the offset moved past them. When the
+        The customers' updates go to the engine as one batch (it keeps each customer's
+        messages in order), their replies are queued for the sender, and the offset moved past
+        them. When the
         database is unavailable, the update that found it so and all after it stay
         unconfirmed and Telegram delivers them again on the next round. The first round
         starts the sender, which first queues what an earlier process left unsent.
@@ -164,9 +164,24 @@ class TelegramPoller:
 
     async def _handle_batch(self, updates: Sequence[Update]) -> int:
         now = self._clock.now()
-        # Tasks start in creation order, so the engine's per-customer queue sees update order.
-        tasks = [asyncio.create_task(self._handle(update, now)) for update in updates]
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # The customers' messages go to the engine together (one transaction for the round; it
+        # keeps each customer's messages in update order); staff updates meanwhile, each alone.
+        results: list[_Handled | BaseException | None] = [None] * len(updates)
+        staff: dict[int, asyncio.Task[_Handled]] = {}
+        customers: list[tuple[int, Inbound]] = []
+        for index, update in enumerate(updates):
+            if self.staff is not None and self.staff.wants(update):
+                staff[index] = asyncio.create_task(self._handle_staff(update))
+            elif (inbound := to_inbound(update, now)) is not None:
+                customers.append((index, inbound))
+            else:
+                results[index] = _Handled(update.update_id, ())
+        answers = await self.engine.answer_all([inbound for _, inbound in customers])
+        for (index, inbound), answer in zip(customers, answers, strict=True):
+            results[index] = self._answered(updates[index], inbound, answer)
+        done = await asyncio.gather(*staff.values(), return_exceptions=True)
+        for index, outcome in zip(staff, done, strict=True):
+            results[index] = outcome
         handled: list[_Handled] = []
         for update, result in zip(updates, results, strict=True):
             if isinstance(result, StorageUnavailableError):
@@ -179,8 +194,8 @@ class TelegramPoller:
                     len(updates) - len(handled) - 1,
                 )
                 break
-            if isinstance(result, BaseException):
-                raise result  # cancellation; bugs were answered inside _handle
+            if not isinstance(result, _Handled):
+                raise result or AssertionError("an update was left unhandled")  # cancellation
             handled.append(result)
         # Updates after an outage may have committed too: their logged replies go now, and
         # when Telegram delivers those updates again the engine finds them answered.
@@ -198,20 +213,21 @@ class TelegramPoller:
             self._storage_backoff.reset()
         return len(handled)
 
-    async def _handle(self, update: Update, now: datetime) -> _Handled:
-        if self.staff is not None and self.staff.wants(update):
-            return await self._handle_staff(update)
-        inbound = to_inbound(update, now)
-        if inbound is None:
-            return _Handled(update.update_id, ())
-        try:
-            answer = await self.engine.answer(inbound)
-        except StorageUnavailableError:
-            raise
-        except Exception:
+    def _answered(
+        self, update: Update, inbound: Inbound, answer: Answer | Exception
+    ) -> _Handled | StorageUnavailableError:
+        """The replies to queue for the engine's `answer` to `update`."""
+        if isinstance(answer, StorageUnavailableError):
+            return answer
+        if isinstance(answer, Exception):
             # A bug must not block everyone behind it: apologise, count it, confirm the update.
             self.stats.internal_errors += 1
-            log.exception("update %s from chat %s failed", update.update_id, inbound.chat_id)
+            log.error(
+                "update %s from chat %s failed",
+                update.update_id,
+                inbound.chat_id,
+                exc_info=answer,
+            )
             language = language_from_hint(inbound.language_hint) or self._settings.default_language
             apology = OutgoingReply(inbound.chat_id, Reply(t(language, "error.internal")))
             return _Handled(update.update_id, (apology,))

@@ -79,7 +79,7 @@ async def authorize(
     )
     log.warning("refused: %s (ticket %s)", reason, ticket.id if ticket else "-")
     if ticket is not None:
-        await tickets.record(session, ticket, "refused", who, now, reason, action=str(action))
+        tickets.record(session, ticket, "refused", who, now, reason, action=str(action))
     raise NotAllowedError(reason)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -327,6 +327,8 @@ class TicketEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # For writing only: an event can be added with a ticket not yet flushed (no number yet).
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(24))
@@ -346,6 +348,7 @@ class StaffNotice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket: Mapped[Ticket | None] = relationship(lazy="raise")  # as TicketEvent.ticket
     kind: Mapped[str] = mapped_column(String(24))
     chat_id: Mapped[str | None] = mapped_column(String(64))  # None: the staff group
     text: Mapped[str] = mapped_column(Text)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
 
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Answer, Engine
 from bot.storage.database import Database
 from bot.storage.models import (
     Appointment,
@@ -19,6 +21,8 @@ from bot.storage.models import (
     MessageLog,
     OutboxMessage,
     ServiceRecord,
+    Ticket,
+    TicketEvent,
 )
 from dialogs.types import Inbound, MessageKind
 
@@ -291,3 +295,153 @@ async def test_two_engines_on_one_database_create_one_customer(
             select(MessageLog.text).where(MessageLog.direction == "in").order_by(MessageLog.id)
         )
         assert sorted(handled) == sorted(f"m{i}" for i in range(10))
+
+
+# --- Batches (a getUpdates round): one transaction, answers as if each message came alone.
+
+COMPLAINT = "I want to make a complaint: the brakes squeal since your repair"
+
+
+def texts(answer: Answer | Exception) -> str:
+    assert isinstance(answer, Answer), answer
+    return "\n".join(reply.text for reply in answer.replies)
+
+
+async def test_a_batch_gets_each_message_its_own_answer_and_ticket(
+    engine: Engine, db: Database, clock: ManualClock
+) -> None:
+    batch = [
+        message(clock, COMPLAINT, user="anna", display_name="Anna"),
+        message(clock, "hi", user="bob", display_name="Bob"),
+        message(clock, "我要投诉，修完车以后刹车还是有异响", user="wei"),
+        message(clock, "I need to talk to a manager about the bill", user="carl"),
+    ]
+    answers = await engine.answer_all(batch)
+
+    async with db.sessions() as session:
+        numbers = dict((await session.execute(select(Ticket.chat_id, Ticket.id))).tuples().all())
+        rows = list(await session.scalars(select(MessageLog).order_by(MessageLog.id)))
+    assert sorted(numbers) == ["anna", "carl", "wei"]
+    assert len(set(numbers.values())) == 3
+    assert f"Your ticket number is #{numbers['anna']}" in texts(answers[0])
+    assert "Bob" in texts(answers[1])
+    assert "ticket" not in texts(answers[1])
+    assert f"#{numbers['wei']}" in texts(answers[2])
+    assert "工单" in texts(answers[2])
+    assert f"#{numbers['carl']}" in texts(answers[3])
+    # Each reply is logged against its own message, with the ids the answer gives.
+    inbound = {row.id: row.text for row in rows if row.direction == "in"}
+    for sent, answer in zip(batch, answers, strict=True):
+        assert isinstance(answer, Answer)
+        replies = [row for row in rows if row.id in answer.log_ids]
+        assert [row.text for row in replies] == [reply.text for reply in answer.replies]
+        assert {inbound[row.reply_to_id or 0] for row in replies} == {sent.text}
+
+
+async def test_a_customers_messages_in_one_batch_follow_each_other_in_order(
+    engine: Engine, db: Database, clock: ManualClock
+) -> None:
+    answers = await engine.answer_all(
+        [
+            message(clock, COMPLAINT, user="anna"),
+            message(clock, "hi", user="bob"),
+            message(clock, "and it leaks oil too", user="anna"),
+        ]
+    )
+    async with db.sessions() as session:
+        ticket = await session.scalar(select(Ticket))
+        assert ticket is not None
+        events = list(
+            await session.scalars(
+                select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id)
+            )
+        )
+    assert f"#{ticket.id}" in texts(answers[0])
+    assert f"I've added this to ticket #{ticket.id}" in texts(answers[2])
+    assert events == ["created", "customer_message"]
+
+
+async def test_a_batch_answers_a_redelivered_message_from_the_log(
+    engine: Engine, db: Database, clock: ManualClock
+) -> None:
+    first = await engine.answer(message(clock, COMPLAINT, user="anna", message_id="7"))
+    again, new = await engine.answer_all(
+        [
+            message(clock, COMPLAINT, user="anna", message_id="7"),
+            message(clock, COMPLAINT, user="bob", message_id="8"),
+        ]
+    )
+    assert isinstance(again, Answer)
+    assert again.repeated
+    assert again.replies == first.replies
+    assert again.log_ids == first.log_ids
+    assert isinstance(new, Answer)
+    assert not new.repeated
+    assert await count(db, Ticket) == 2
+
+
+class BuggyComplaintModel:
+    """A complaint model with a bug: the message "boom" crashes it (inside the dialogs)."""
+
+    threshold = 0.5
+
+    def probability(self, text: str) -> float:
+        if text == "boom":
+            raise RuntimeError("a bug in a dialog")
+        return 0.0
+
+
+async def test_a_bug_in_one_message_of_a_batch_costs_only_that_answer(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    engine = Engine(db, clock, settings, complaint_model=lambda: BuggyComplaintModel())
+    broken, fine = await engine.answer_all(
+        [message(clock, "boom", user="anna"), message(clock, COMPLAINT, user="bob")]
+    )
+    assert isinstance(broken, RuntimeError)
+    assert "Your ticket number is #1" in texts(fine)
+    async with db.sessions() as session:
+        logged = list(
+            await session.scalars(select(MessageLog.text).where(MessageLog.direction == "in"))
+        )
+    assert logged == [COMPLAINT]  # the failed round left nothing; bob's message once
+    assert await count(db, Ticket) == 1
+    with pytest.raises(RuntimeError):
+        await engine.answer(message(clock, "boom", user="anna"))
+
+
+async def test_a_larger_batch_takes_no_more_statements(
+    engine: Engine, db: Database, clock: ManualClock
+) -> None:
+    """Set-based: each read and each kind of write is one statement for the whole batch,
+    which is what gets a burst of complaints to the staff group in seconds
+    (bench/complaints.py)."""
+    statements: list[str] = []
+
+    def counted(*args: object) -> None:
+        statements.append(str(args[2]).split(" (")[0].split(" WHERE")[0])
+
+    async def run(size: int, first: int) -> Counter[str]:
+        statements.clear()
+        batch = [message(clock, COMPLAINT, user=f"user{first + n}") for n in range(size)]
+        event.listen(db.engine.sync_engine, "before_cursor_execute", counted)
+        try:
+            answers = await engine.answer_all(batch)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", counted)
+        assert all("Your ticket number is" in texts(answer) for answer in answers)
+        return Counter(statements)
+
+    small = await run(5, 0)
+    grown = await run(40, 100) - small
+    assert await count(db, Ticket) == 45
+    if db.dialect == "sqlite":
+        # SQLite cannot tell which new row got which id in a multi-row INSERT, so SQLAlchemy
+        # inserts new ORM rows one at a time there; every other statement is per batch.
+        assert set(grown) == {
+            f"INSERT INTO {table}"
+            for table in ("customers", "channel_identities", "tickets", "ticket_events",
+                          "staff_notices")
+        }  # fmt: skip
+    else:
+        assert not grown, grown

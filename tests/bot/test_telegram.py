@@ -30,11 +30,11 @@ from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_text
 from bot.channels.telegram_poller import TelegramPoller, build_poller
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.engine import Answer, Engine
+from bot.engine import Engine
 from bot.storage.database import Database
 from bot.storage.models import ChannelIdentity, Customer, MessageLog
 from dialogs.texts import t
-from dialogs.types import Inbound, Reply
+from dialogs.types import Reply
 from tests.conftest import START
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -319,13 +319,15 @@ async def test_a_redelivered_update_is_answered_from_the_log(
     assert telegram_api.confirmed_offset == update["update_id"] + 1
 
 
-class BuggyEngine(Engine):
-    """The real engine, except that the message "boom" runs into a bug."""
+class BuggyComplaintModel:
+    """A complaint model with a bug: the message "boom" crashes it (inside the dialogs)."""
 
-    async def answer(self, inbound: Inbound) -> Answer:
-        if inbound.text == "boom":
+    threshold = 0.5
+
+    def probability(self, text: str) -> float:
+        if text == "boom":
             raise RuntimeError("a bug in a dialog")
-        return await super().answer(inbound)
+        return 0.0
 
 
 async def test_a_poison_update_gets_an_apology_and_does_not_block_the_others(
@@ -336,7 +338,8 @@ async def test_a_poison_update_gets_an_apology_and_does_not_block_the_others(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     configured = telegram_settings(settings, telegram_api)
-    poller = build_poller(BuggyEngine(db, clock, configured), configured)
+    engine = Engine(db, clock, configured, complaint_model=lambda: BuggyComplaintModel())
+    poller = build_poller(engine, configured)
     poison = telegram_api.push_text(ANNA, "boom", language_code="zh-hans")
     last = telegram_api.push_text(BOB, "hi", first_name="Bob")
     async with poller.bot:
