@@ -6,8 +6,9 @@ The fake Bot API server (tests/fakes/telegram_api.py) runs in a child process wi
 flood limits on (30 messages/s overall, 1/s per private chat, 20/min per group: 429 with
 retry_after beyond them). It queues one complaint from each of N customers on file at the same
 moment. This process runs the bot's Telegram side as `concierge run` does: the long-polling
-loop (real python-telegram-bot client -> engine -> tickets, one transaction per message) and
-the staff notifier, a pass every `STAFF_NOTICES_INTERVAL` second as the scheduler runs it.
+loop (real python-telegram-bot client -> engine -> tickets, one transaction per getUpdates
+round) and the staff notifier, a pass every `STAFF_NOTICES_INTERVAL` second as the scheduler
+runs it.
 
 Measured, on the fake server's clock, from each customer's message being queued to the arrival
 of the staff-group post that first shows its ticket (its card, or the digest it is in):
