@@ -169,3 +169,14 @@ def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def concierge(*args: str) -> Result:
     """Run the real `concierge` command line in-process."""
     return CliRunner().invoke(cli_app, list(args))
+
+
+class BuggyComplaintModel:
+    """A complaint model with a bug: the message "boom" crashes it (inside the dialogs)."""
+
+    threshold = 0.5
+
+    def probability(self, text: str) -> float:
+        if text == "boom":
+            raise RuntimeError("a bug in a dialog")
+        return 0.0

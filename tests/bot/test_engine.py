@@ -25,6 +25,7 @@ from bot.storage.models import (
     TicketEvent,
 )
 from dialogs.types import Inbound, MessageKind
+from tests.conftest import BuggyComplaintModel
 
 
 def message(clock: ManualClock, text: str, user: str = "u1", **extra: object) -> Inbound:
@@ -378,17 +379,6 @@ async def test_a_batch_answers_a_redelivered_message_from_the_log(
     assert isinstance(new, Answer)
     assert not new.repeated
     assert await count(db, Ticket) == 2
-
-
-class BuggyComplaintModel:
-    """A complaint model with a bug: the message "boom" crashes it (inside the dialogs)."""
-
-    threshold = 0.5
-
-    def probability(self, text: str) -> float:
-        if text == "boom":
-            raise RuntimeError("a bug in a dialog")
-        return 0.0
 
 
 async def test_a_bug_in_one_message_of_a_batch_costs_only_that_answer(

@@ -35,7 +35,7 @@ from bot.storage.database import Database
 from bot.storage.models import ChannelIdentity, Customer, MessageLog
 from dialogs.texts import t
 from dialogs.types import Reply
-from tests.conftest import START
+from tests.conftest import START, BuggyComplaintModel
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 ANNA = 1001
@@ -317,17 +317,6 @@ async def test_a_redelivered_update_is_answered_from_the_log(
     assert [message.text for message in telegram_api.sent] == first_answer  # answered once
     assert await inbound_rows(db) == 1
     assert telegram_api.confirmed_offset == update["update_id"] + 1
-
-
-class BuggyComplaintModel:
-    """A complaint model with a bug: the message "boom" crashes it (inside the dialogs)."""
-
-    threshold = 0.5
-
-    def probability(self, text: str) -> float:
-        if text == "boom":
-            raise RuntimeError("a bug in a dialog")
-        return 0.0
 
 
 async def test_a_poison_update_gets_an_apology_and_does_not_block_the_others(
