@@ -20,17 +20,11 @@ PENDING_FOR = timedelta(days=14)  # an unanswered question lapses after this lon
 _WENT_OUT = ("sent", "unknown")  # unknown: it may have arrived; an answer is welcome
 
 
-async def pending_for(
-    session: AsyncSession, customer_id: int, now: datetime
-) -> PendingRating | None:
-    """The newest question the customer was sent and has not answered, if any."""
-    return (await pending_for_many(session, [customer_id], now)).get(customer_id)
-
-
 async def pending_for_many(
     session: AsyncSession, customer_ids: Sequence[int], now: datetime
 ) -> dict[int, PendingRating]:
-    """`pending_for` of each customer, in one query; customers with none are left out."""
+    """The newest question each customer was sent and has not answered, in one query;
+    customers with none are left out."""
     if not customer_ids:
         return {}
     rows = await session.execute(

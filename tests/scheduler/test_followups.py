@@ -159,7 +159,7 @@ async def test_an_answer_to_the_second_follow_up_is_not_taken_for_a_rating(
     assert not any("rating" in reply.text.lower() for reply in replies)
     async with db.sessions() as session:
         assert await session.scalar(select(Rating)) is None
-        assert await ratings.pending_for(session, anna, clock.now()) is None
+        assert await ratings.pending_for_many(session, [anna], clock.now()) == {}
     assert [r.status for r in await requests(db)] == ["expired"]
 
 
@@ -298,7 +298,7 @@ async def test_unanswered_questions_lapse_after_two_weeks(
     await queue_follow_ups(db, clock, settings)
     assert [r.status for r in await requests(db)] == ["expired"]
     async with db.sessions() as session:
-        assert await ratings.pending_for(session, anna, clock.now()) is None
+        assert await ratings.pending_for_many(session, [anna], clock.now()) == {}
         first = await session.scalar(select(OutboxMessage).order_by(OutboxMessage.id))
     assert first is not None
     assert first.status == "sent"
