@@ -191,6 +191,9 @@ class E5Runtime:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
+        # No busy-waiting between questions: the CPU goes to the bot's other work (and to USE,
+        # which runs right after); CLINC150 full p95 22.0-23.1 ms without, 21.7-25.2 with.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(
             self._graph().SerializeToString(), options, providers=["CPUExecutionProvider"]
