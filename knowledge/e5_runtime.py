@@ -77,7 +77,7 @@ class E5Runtime:
         r.take("<i4")  # block size, always 32
         self._read_tokenizer(r)
         self.tensors = self._read_directory(r, data)
-        self._threads = threads or len(os.sched_getaffinity(0))
+        self._threads = threads or _default_threads()
 
     # -- tokenizer ------------------------------------------------------------------------
 
@@ -242,20 +242,23 @@ class E5Runtime:
         per_head = const("per_head", np.asarray([0, 0, heads, h // heads], dtype=np.int64))
         merged = const("merged", np.asarray([0, 0, h], dtype=np.int64))
         scale = const("scale", np.asarray(1.0 / np.sqrt(h // heads), dtype=np.float32))
+
+        def heads_of(t: str, perm: list[int]) -> str:
+            """(batch, length, dim) -> per head, axes in `perm` order."""
+            return node(
+                "Transpose", [node("Reshape", [t, per_head], f"{t}.r")], f"{t}.t", perm=perm
+            )
+
         x = norm("embeddings", "emb.ln", "x0")
         for i in range(self.layers):
             p = f"l{i}"
             qkv = linear(x, [f"{p}.q", f"{p}.k", f"{p}.v"], h, f"{p}.qkv")
             q, k, v = f"{p}.q", f"{p}.k", f"{p}.v"
             nodes.append(helper.make_node("Split", [qkv, split], [q, k, v], axis=-1))
-            qh = node(
-                "Transpose", [node("Reshape", [q, per_head], f"{q}.r")], f"{q}.t", perm=[0, 2, 1, 3]
-            )
-            kh = node(
-                "Transpose", [node("Reshape", [k, per_head], f"{k}.r")], f"{k}.t", perm=[0, 2, 3, 1]
-            )
-            vh = node(
-                "Transpose", [node("Reshape", [v, per_head], f"{v}.r")], f"{v}.t", perm=[0, 2, 1, 3]
+            qh, kh, vh = (
+                heads_of(q, [0, 2, 1, 3]),
+                heads_of(k, [0, 2, 3, 1]),
+                heads_of(v, [0, 2, 1, 3]),
             )
             scores = node("Mul", [node("MatMul", [qh, kh], f"{p}.qk"), scale], f"{p}.qks")
             probs = node("Softmax", [node("Add", [scores, "mask"], f"{p}.m")], f"{p}.p", axis=-1)
@@ -334,6 +337,12 @@ class E5Runtime:
         counts = valid.sum(axis=1, keepdims=True).astype(np.float32)
         pooled: FloatArray = (hidden * valid[..., None]).sum(axis=1) / counts
         return pooled
+
+
+def _default_threads() -> int:
+    """The cores this process may use, at most 4: one question gains little from more."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, usable or 1))
 
 
 def _for_matmul_nbits(blocks: npt.NDArray[Any]) -> tuple[npt.NDArray[np.uint8], FloatArray]:
