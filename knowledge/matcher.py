@@ -38,7 +38,13 @@ import numpy.typing as npt
 
 from knowledge import tuning
 from knowledge.classifier import FloatArray, SoftmaxClassifier, log_softmax, train_softmax
-from knowledge.encoder import E5SmallEncoder, EmbeddingCache, Encoder, UseMultilingualEncoder
+from knowledge.encoder import (
+    E5SmallEncoder,
+    EmbeddingCache,
+    Encoder,
+    MiniLmEncoder,
+    UseMultilingualEncoder,
+)
 from knowledge.entries import KnowledgeBase, Language
 from knowledge.lexical import TfidfIndex
 
@@ -84,7 +90,7 @@ class Components:
 
 
 def default_encoders() -> tuple[Encoder, ...]:
-    return (E5SmallEncoder(), UseMultilingualEncoder())
+    return (E5SmallEncoder(), UseMultilingualEncoder(), MiniLmEncoder())
 
 
 def build_matcher(
@@ -119,10 +125,16 @@ def build_matcher(
     labels += [len(entry_ids)] * len(rejects)
     n = len(entry_ids) + (1 if rejects else 0)  # classes: the entries, then out of scope
     y = np.asarray(labels, dtype=np.int64)
-    raw = [cache.embed(encoder, texts) for encoder in encoders]
-    centres = [r.mean(axis=0) for r in raw]
-    scales = [float(r.std(axis=0).mean()) or 1.0 for r in raw]
-    x = _view(raw, centres, scales)
+    # An encoder embeds only the texts in languages it learnt; one that reads none of the
+    # knowledge base (MiniLM on a Chinese one) takes no part in this matcher at all.
+    reads = [np.fromiter(map(e.reads, texts), dtype=bool, count=len(texts)) for e in encoders]
+    active = [i for i, r in enumerate(reads) if r.any()]
+    encoders = tuple(encoders[i] for i in active)
+    reads = [reads[i] for i in active]
+    raw = [_embed_read(cache, e, texts, r) for e, r in zip(encoders, reads, strict=True)]
+    centres = [m[r].mean(axis=0) for m, r in zip(raw, reads, strict=True)]
+    scales = [float(m[r].std(axis=0).mean()) or 1.0 for m, r in zip(raw, reads, strict=True)]
+    x = _view(raw, reads, centres, scales)
     key = _built_key(encoders, texts, y)
     arrays = cache.load_built(key)
     if arrays is None:
@@ -196,8 +208,12 @@ class Matcher:
             return self._components(text)
 
     def _components(self, text: str) -> Components:
-        raw_q = [encoder.encode([text]) for encoder in self._encoders]
-        q = _view(raw_q, self._centres, self._scales)
+        reads = [np.asarray([encoder.reads(text)]) for encoder in self._encoders]
+        raw_q = [
+            encoder.encode([text]) if read[0] else np.zeros((1, r.shape[1]), dtype=np.float32)
+            for encoder, read, r in zip(self._encoders, reads, self._raw, strict=True)
+        ]
+        q = _view(raw_q, reads, self._centres, self._scales)
         q_unit = q / max(float(np.linalg.norm(q)), 1e-12)
         views = (
             log_softmax(self._linear.logits(q))[0],
@@ -218,14 +234,19 @@ class Matcher:
             centroid=centroid,
             lexical=lexical,
             out_of_scope=rejects,
-            nearest=functools.partial(self._nearest, raw_q),
+            nearest=functools.partial(self._nearest, raw_q, [bool(r[0]) for r in reads]),
         )
 
-    def _nearest(self, raw_q: list[FloatArray], entry: int) -> float:
+    def _nearest(self, raw_q: list[FloatArray], reads: list[bool], entry: int) -> float:
+        """The best cosine to one of the entry's examples, by the encoders that read the query."""
         start = int(self._starts[entry])
         rows = self._order[start : start + int(self._counts[entry])]
-        sims = [float((r[rows] @ q[0]).max()) for r, q in zip(self._raw, raw_q, strict=True)]
-        return sum(sims) / len(sims)
+        sims = [
+            float((r[rows] @ q[0]).max())
+            for r, q, read in zip(self._raw, raw_q, reads, strict=True)
+            if read
+        ]
+        return sum(sims) / len(sims) if sims else 0.0
 
     def match(self, text: str, language: Language | None = None, top_k: int = 3) -> Match:
         """The best entries for `text` with calibrated scores and what to do with them.
@@ -286,8 +307,31 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
-def _view(raw: list[FloatArray], centres: list[FloatArray], scales: list[float]) -> FloatArray:
-    parts = [(r - c) / np.float32(s) for r, c, s in zip(raw, centres, scales, strict=True)]
+def _embed_read(
+    cache: EmbeddingCache, encoder: Encoder, texts: list[str], reads: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """`encoder`'s vectors of the texts it reads; zero rows for the others."""
+    vectors = cache.embed(encoder, [t for t, read in zip(texts, reads, strict=True) if read])
+    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+    out[reads] = vectors
+    return out
+
+
+def _view(
+    raw: list[FloatArray],
+    reads: list[npt.NDArray[np.bool_]],
+    centres: list[FloatArray],
+    scales: list[float],
+) -> FloatArray:
+    """The classifiers' features: each encoder's vectors centred and scaled, side by side.
+
+    An encoder's part of a row it does not read is zero: the knowledge base's mean, which
+    says nothing for or against any entry.
+    """
+    parts = [
+        np.where(read[:, None], (r - c) / np.float32(s), np.float32(0.0))
+        for r, read, c, s in zip(raw, reads, centres, scales, strict=True)
+    ]
     x = np.hstack(parts).astype(np.float32)
     x *= np.float32(tuning.FEATURE_SCALE / np.sqrt(x.shape[1]))
     return x

