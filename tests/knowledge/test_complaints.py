@@ -27,7 +27,7 @@ from knowledge.complaints import (
     precision_threshold,
 )
 from knowledge.encoder import EmbeddingCache
-from tests.knowledge.conftest import CountingE5, CountingUse
+from tests.knowledge.conftest import Counting
 
 DATA = Path(__file__).parents[1] / "dialogs" / "data"
 # Just below what lexicon + model reach (en 0.985 / 1.000, zh 0.969 / 0.992); the lexicon alone
@@ -57,9 +57,7 @@ class Batched:
 
 
 @pytest.fixture(scope="session")
-def classifier(
-    encoders: tuple[CountingE5, CountingUse], shared_cache_dir: Path
-) -> ComplaintClassifier:
+def classifier(encoders: Counting, shared_cache_dir: Path) -> ComplaintClassifier:
     return ComplaintClassifier.build(encoder=encoders[0], cache=EmbeddingCache(shared_cache_dir))
 
 

@@ -15,7 +15,7 @@ from knowledge.entries import Entry, KnowledgeBase
 from knowledge.matcher import Decision, Matcher, build_matcher
 from knowledge.out_of_scope import OutOfScope, Source, build_bot_matcher, choose_examples
 from knowledge.samples import car_workshop, default_out_of_scope
-from tests.knowledge.conftest import CountingE5, CountingUse
+from tests.knowledge.conftest import Counting
 from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 CHIT_CHAT = (
@@ -35,7 +35,7 @@ CHIT_CHAT = (
 
 
 @pytest.fixture(scope="module")
-def guarded(encoders: tuple[CountingE5, CountingUse], shared_cache_dir: Path) -> Matcher:
+def guarded(encoders: Counting, shared_cache_dir: Path) -> Matcher:
     cache = EmbeddingCache(shared_cache_dir)
     return build_matcher(workshop_kb(), encoders, cache, out_of_scope=CHIT_CHAT)
 
@@ -58,9 +58,7 @@ OFF_TOPIC = (
 
 
 @pytest.fixture(scope="module")
-def bot_built(
-    encoders: tuple[CountingE5, CountingUse], shared_cache_dir: Path
-) -> tuple[Matcher, OutOfScope]:
+def bot_built(encoders: Counting, shared_cache_dir: Path) -> tuple[Matcher, OutOfScope]:
     """The workshop KB as the bot builds it: it has no examples, so the default set."""
     return build_bot_matcher(workshop_kb(), encoders, EmbeddingCache(shared_cache_dir))
 

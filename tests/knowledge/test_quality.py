@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from knowledge.matcher import Decision, Matcher
-from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.encoder import EmbeddingCache
+from knowledge.matcher import Decision, Matcher, build_matcher
+from tests.knowledge.conftest import Counting
+from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 
 def test_held_out_paraphrases_land_on_the_right_entry(workshop_matcher: Matcher) -> None:
@@ -40,3 +46,24 @@ def test_empty_question_is_out_of_scope(workshop_matcher: Matcher) -> None:
     match = workshop_matcher.match("   ")
     assert match.decision is Decision.OUT_OF_SCOPE
     assert match.candidates == ()
+
+
+def test_chinese_questions_are_scored_without_the_english_only_encoder(
+    encoders: Counting, workshop_matcher: Matcher, shared_cache_dir: Path
+) -> None:
+    """MiniLM reads English only: Chinese questions get the same scores as without it."""
+    e5, use, minilm = encoders
+    without = build_matcher(workshop_kb(), (e5, use), EmbeddingCache(shared_cache_dir))
+    minilm.encoded.clear()
+    for question in ("保养一次多少钱", "你们周末营业吗", "我想投诉"):
+        ours, theirs = workshop_matcher.components(question), without.components(question)
+        for view in ("linear", "hidden", "centroid", "lexical"):
+            np.testing.assert_allclose(getattr(ours, view), getattr(theirs, view), atol=1e-5)
+        assert workshop_matcher.match(question) == without.match(question)
+    assert minilm.encoded == []  # not even asked
+    # ...while English questions do hear from it
+    english = "how much is an oil change"
+    assert not np.allclose(
+        workshop_matcher.components(english).linear, without.components(english).linear
+    )
+    assert minilm.encoded == [english]
