@@ -3,7 +3,7 @@
     .venv/bin/python bench/faq.py [--eval-dir ../shared/eval] [--cache-dir DIR] [--no-titles]
                                   [--only clinc150/full] [--skip-cold]
                                   [--oos-train | --default-oos]
-    .venv/bin/python bench/faq.py tune --cache-dir DIR     # refit knowledge/tuning.py constants
+    .venv/bin/python bench/faq.py tune --cache-dir DIR [--default-oos]  # refit tuning.py
 
 For each KB variant (CLINC150, BANKING77, SMP2017 x 5-shot, full) against its dev.json it prints
 in-scope accuracy, closed-set accuracy, OOS recall and precision (metrics computed by
@@ -175,7 +175,11 @@ def tune(args: argparse.Namespace) -> None:
     sets = []
     for dataset, variant in VARIANTS:
         kb_doc, queries = load(args.eval_dir, dataset, variant)
-        matcher = build_matcher(parse_faq_kb(kb_doc), encoders, cache, use_titles=args.titles)
+        kb = parse_faq_kb(kb_doc)
+        if args.default_oos:  # as the bot builds it
+            matcher, _ = build_bot_matcher(kb, encoders, cache, args.titles, use_default=True)
+        else:
+            matcher = build_matcher(kb, encoders, cache, use_titles=args.titles)
         index = {e: i for i, e in enumerate(matcher.entry_ids)}
         comps = [matcher.components(q["text"]) for q in queries]
         expected = np.array([index.get(q["expected"], -1) for q in queries])
@@ -188,15 +192,17 @@ def tune(args: argparse.Namespace) -> None:
         best,
         [round(100 * _closed(s, best), 2) for s in sets],
     )
-    feats, correct, weight, tops = [], [], [], []
+    feats, correct, weight, tops, outvoted = [], [], [], [], []
     for _, comps, expected in sets:
         for c, exp in zip(comps, expected, strict=True):
             fused = (
                 best[0] * c.linear + best[1] * c.hidden + best[2] * c.centroid + best[3] * c.lexical
-            )
-            f, p = tuning.calibration_features(
-                fused.astype(np.float32), c.centroid, c.lexical, c.nearest
-            )
+            ).astype(np.float32)
+            f, p = tuning.calibration_features(fused, c.centroid, c.lexical, c.nearest)
+            # the out-of-scope class beating every entry (with --default-oos) rejects whatever
+            # the calibrator says
+            share = tuning.rejection_share(fused, c.out_of_scope) if c.out_of_scope else None
+            outvoted.append(share is not None)
             feats.append(f)
             correct.append(float(int(np.argmax(p)) == exp))
             weight.append(1.0 / len(comps))
@@ -208,9 +214,10 @@ def tune(args: argparse.Namespace) -> None:
     bounds = np.cumsum([0] + [len(c) for _, c, _ in sets])
     expected_all = np.concatenate([e for _, _, e in sets])
     predicted = np.array(tops)
+    kept = ~np.array(outvoted)
 
     def overall(t: float) -> list[float]:
-        pred = np.where(conf >= t, predicted, -1)
+        pred = np.where((conf >= t) & kept, predicted, -1)
         return [
             float((pred[a:b] == expected_all[a:b]).mean()) for a, b in itertools.pairwise(bounds)
         ]
@@ -225,7 +232,7 @@ def tune(args: argparse.Namespace) -> None:
     )
 
     def split(t: float) -> list[str]:
-        pred = np.where(conf >= t, predicted, -1)
+        pred = np.where((conf >= t) & kept, predicted, -1)
         out = []
         for a, b in itertools.pairwise(bounds):
             p, e = pred[a:b], expected_all[a:b]

@@ -96,6 +96,17 @@ def _did_you_mean(turn: Turn, options: Mapping[str, str], confidence: float) -> 
     )
 
 
+def not_ready(turn: Turn) -> Outcome:
+    """The knowledge base is still being indexed: ask again shortly, or talk to a person."""
+    lang = turn.language
+    return Outcome(
+        replies=(Reply(t(lang, "faq.not_ready"), (t(lang, "faq.talk_to_person"),)),),
+        effects=(SetState(DIALOG, "unknown", {"question": turn.text}),),
+        intent="faq.not_ready",
+        confidence=0.0,
+    )
+
+
 def not_known(turn: Turn, confidence: float = 0.0) -> Outcome:
     """Say honestly that the knowledge base has no answer, and offer a person."""
     lang = turn.language

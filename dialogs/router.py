@@ -63,10 +63,10 @@ def _erase_request(turn: Turn) -> Outcome | None:
 
 
 def _fallback(turn: Turn) -> Outcome:
-    # Reached only when the bot has no knowledge base at all; the FAQ route answers otherwise.
-    return Outcome(
-        replies=(Reply(t(turn.language, "fallback.unknown")),), intent="fallback", confidence=0.0
-    )
+    # Reached only while the bot has no knowledge base yet: the first index after a start
+    # (about 25 s on an installation's very first start, 1 s after); the FAQ route answers
+    # otherwise.
+    return faq.not_ready(turn)
 
 
 ROUTES: tuple[MaybeHandler, ...] = (

@@ -5,8 +5,10 @@ combines four views of every entry, each chosen because it helped on the dev set
 (see `knowledge.tuning` for the constants and the numbers behind them):
 
 1. a linear softmax classifier and 2. a one-hidden-layer classifier, both over the entry's example
-   questions embedded by two multilingual sentence encoders (e5-small and USE, each centred on
-   the KB's mean, then concatenated);
+   questions embedded by three sentence encoders (multilingual e5-small and USE, and English
+   MiniLM; each centred on the KB's mean, then concatenated). An encoder only embeds the texts
+   in languages it reads; a bilingual KB gets a second pair of classifiers over the
+   multilingual encoders alone, for the questions MiniLM does not read;
 3. cosine similarity to the entry's centroid in that space (robust when an entry has few
    examples);
 4. TF-IDF over word and character n-grams (mean of the entry's 3 most similar examples), which
@@ -135,7 +137,10 @@ def build_matcher(
     reads = [reads[i] for i in active]
     raw = [_embed_read(cache, e, texts, r) for e, r in zip(encoders, reads, strict=True)]
     centres = [m[r].mean(axis=0) for m, r in zip(raw, reads, strict=True)]
-    scales = [float(m[r].std(axis=0).mean()) or 1.0 for m, r in zip(raw, reads, strict=True)]
+    scales = [  # each dimension of about unit spread, times the encoder's weight
+        (float(m[r].std(axis=0).mean()) or 1.0) / tuning.encoder_weight(e.name)
+        for m, r, e in zip(raw, reads, encoders, strict=True)
+    ]
     # Classifiers over every encoder; and, when some entries' questions are in a language one
     # of them does not read (the Chinese ones of a bilingual knowledge base for MiniLM), over
     # the encoders that read them all too, for questions in that language. Trained together,
@@ -356,8 +361,9 @@ def _view(
 ) -> FloatArray:
     """Classifier features from `encoders`: each one's vectors centred and scaled, side by side.
 
-    An encoder's part of a row it does not read is zero: the knowledge base's mean, which
-    says nothing for or against any entry.
+    `scales` are each encoder's mean per-dimension std over its weight in
+    `tuning.ENCODER_WEIGHTS`. An encoder's part of a row it does not read is zero: the
+    knowledge base's mean, which says nothing for or against any entry.
     """
     parts = [
         np.where(reads[i][:, None], (raw[i] - centres[i]) / np.float32(scales[i]), np.float32(0))
@@ -378,7 +384,13 @@ def _centroids(x: FloatArray, y: IntArray, n: int) -> FloatArray:
 
 def _built_key(encoders: Sequence[Encoder], texts: Sequence[str], labels: IntArray) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    trained = (tuning.VERSION, tuning.FEATURE_SCALE, tuning.LINEAR_PLAN, tuning.HIDDEN_PLAN)
+    trained = (
+        tuning.VERSION,
+        tuning.FEATURE_SCALE,
+        sorted(tuning.ENCODER_WEIGHTS.items()),
+        tuning.LINEAR_PLAN,
+        tuning.HIDDEN_PLAN,
+    )
     digest.update(repr((*trained, tuning.CHAR_NGRAMS, tuning.TFIDF_MAX_DF)).encode())
     for encoder in encoders:
         digest.update(encoder.name.encode() + b"\0")

@@ -19,9 +19,11 @@ from dialogs.types import (
     Inbound,
     Language,
     MessageKind,
+    OpenTicket,
     ServiceSummary,
     SetAddress,
     SetLanguage,
+    SetState,
     Turn,
 )
 
@@ -68,7 +70,22 @@ def test_a_question_instead_of_a_name_is_answered_and_the_step_dropped() -> None
     outcome = respond(turn("Do you repair electric cars?", state=asked))
     assert not any(isinstance(effect, SetAddress) for effect in outcome.effects)
     assert ClearState() in outcome.effects
-    assert outcome.intent == "fallback"
+    assert outcome.intent == "faq.not_ready"  # these turns carry no knowledge base
+
+
+def test_while_the_knowledge_base_loads_the_bot_says_so_and_offers_a_person() -> None:
+    outcome = respond(turn("Do you repair electric cars?"))
+    assert outcome.intent == "faq.not_ready"
+    (reply,) = outcome.replies
+    assert "again in a minute" in reply.text
+    assert reply.buttons == ("Talk to a person",)
+    (remember,) = [e for e in outcome.effects if isinstance(e, SetState)]
+    asked = ConversationState(remember.dialog, remember.step, remember.data)
+    tapped = respond(turn("Talk to a person", state=asked))
+    assert tapped.intent == "ticket.human"
+    (ticket,) = [e for e in tapped.effects if isinstance(e, OpenTicket)]
+    assert ticket.subject == "Do you repair electric cars?"  # staff see the question
+    assert "请一分钟后再问" in texts(turn("你们修电动车吗", language="zh"))
 
 
 def test_next_due_date_is_mentioned_only_when_still_ahead() -> None:
