@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import unicodedata
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +146,13 @@ class MiniLmRuntime:
     ) -> None:
         onnx = importlib.import_module("onnx")
         try:
-            self.model = onnx.load(str(model_path))
+            model = onnx.load(str(model_path))
         except OSError:
             raise  # a missing or unreadable file: the caller reports it
         except Exception as err:  # protobuf's DecodeError and the like: not a model
             raise ModelFileError(f"{model_path}: not an ONNX model ({err})") from None
-        inputs = {i.name for i in self.model.graph.input}
-        outputs = [o.name for o in self.model.graph.output]
+        inputs = {i.name for i in model.graph.input}
+        outputs = [o.name for o in model.graph.output]
         if not {"input_ids", "attention_mask"} <= inputs or "last_hidden_state" not in outputs:
             raise ModelFileError(
                 f"{model_path}: not a BERT encoder export (inputs {sorted(inputs)})"
@@ -162,15 +161,13 @@ class MiniLmRuntime:
         self.tokenizer = WordPiece(vocab_path)
         self.max_positions = 512
         self.hidden = 384
-        self._threads = threads or default_threads()
-        self.rewritten = _quantised_matmuls(self.model)
+        threads = threads or default_threads()
+        self.rewritten = _quantised_matmuls(model)
+        # Only ONNX Runtime's copy is kept: the protobuf and its bytes would be 60 MB more.
+        self._session = inference_session(model.SerializeToString(), threads)
 
     def token_ids(self, text: str) -> list[int]:
         return self.tokenizer.token_ids(text)
-
-    @cached_property
-    def _session(self) -> Any:
-        return inference_session(self.model.SerializeToString(), self._threads)
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised embeddings of `texts`, one row each (mean pooling, as the model's)."""
