@@ -22,6 +22,7 @@ from rich.text import Text
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.knowledge_base import KnowledgeService
 from bot.storage.database import Database, StorageUnavailableError
 from dialogs.types import Inbound, Reply
 
@@ -117,7 +118,6 @@ async def chat(settings: Settings, user: str, display_name: str | None = None) -
     database = Database(settings.database_url)
     try:
         await database.upgrade()
-        engine = Engine(database, SystemClock(), settings)
         console.print(
             Text(
                 f"Chatting with {settings.business_name} as {user!r}. "
@@ -126,6 +126,13 @@ async def chat(settings: Settings, user: str, display_name: str | None = None) -
             ),
             soft_wrap=not console.is_terminal,
         )
+        knowledge = KnowledgeService(database, settings.cache_dir)
+        console.print(Text("Loading the knowledge base…", style="dim"))
+        try:  # answer as the running bot does, from the same knowledge base
+            await knowledge.refresh()
+        except Exception as err:  # the chat still works; the bot then says it is not ready
+            console.print(Text(f"Could not load the knowledge base: {err}", style="red"))
+        engine = Engine(database, SystemClock(), settings, knowledge=lambda: knowledge.current)
         await _converse(console, engine, user, display_name)
     except asyncio.CancelledError:
         # asyncio.run turns Ctrl-C into cancelling this task: that is how a visitor says bye.

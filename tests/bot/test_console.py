@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ class Session:
     stderr: str
 
 
+#: one embedding cache for every run here, so that only the first indexes the sample KB cold
+_CACHE = Path(tempfile.mkdtemp(prefix="concierge-console-cache-"))
+
+
 def chat(tmp_path: Path, typed: str) -> Session:
     """Run `concierge chat --user tester` on a fresh SQLite file with `typed` as its stdin."""
     # A clean environment and a working directory without a .env: only what the test sets counts.
@@ -25,6 +30,7 @@ def chat(tmp_path: Path, typed: str) -> Session:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "CONCIERGE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "CONCIERGE_CACHE_DIR": str(_CACHE),
     }
     done = subprocess.run(
         [str(CONCIERGE), "chat", "--user", "tester"],
@@ -32,7 +38,7 @@ def chat(tmp_path: Path, typed: str) -> Session:
         capture_output=True,
         cwd=tmp_path,
         env=env,
-        timeout=60,
+        timeout=110,  # the first run embeds the sample knowledge base
         check=False,
     )
     return Session(done.returncode, done.stdout.decode(), done.stderr.decode())
@@ -60,6 +66,15 @@ def test_quit_ends_the_chat_and_the_customer_is_remembered(tmp_path: Path) -> No
     assert "Hello, Anna!" in again.stdout
 
 
+def test_the_chat_answers_from_the_knowledge_base(tmp_path: Path) -> None:
+    session = chat(tmp_path, "hi\nWhen are you open?\n")
+
+    assert session.returncode == 0, session.stderr
+    assert "Loading the knowledge base" in session.stdout
+    assert "still loading" not in session.stdout
+    assert "Monday" in session.stdout or "8:00" in session.stdout, session.stdout
+
+
 def test_blank_lines_are_skipped_and_a_number_not_offered_is_sent_as_text(
     tmp_path: Path,
 ) -> None:
@@ -67,5 +82,5 @@ def test_blank_lines_are_skipped_and_a_number_not_offered_is_sent_as_text(
 
     assert session.returncode == 0, session.stderr
     assert "I didn't receive any text" not in session.stdout
-    assert "I'm sorry, I don't know the answer to that yet." in session.stdout  # "3", as text
+    assert "I'm sorry, I don't know the answer to that." in session.stdout  # "3", as text
     assert "好的" not in session.stdout
