@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from dialogs.types import LANGUAGES, Language
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+from knowledge.encoder import script_counts
 
 
 def detect_language(text: str) -> Language | None:
@@ -16,8 +12,7 @@ def detect_language(text: str) -> Language | None:
     Han characters mean Chinese unless Latin words clearly outnumber them (a Chinese message
     often carries a model name such as "BMW"); two or more Latin words and no Han mean English.
     """
-    han = len(_HAN.findall(text))
-    latin_words = len(_LATIN_WORD.findall(text))
+    han, latin_words = script_counts(text)
     if han and han >= latin_words:
         return "zh"
     if latin_words >= 1 and not han:

@@ -68,10 +68,15 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
+def script_counts(text: str) -> tuple[int, int]:
+    """How many Han characters and how many Latin words (2+ letters) `text` has."""
+    return len(_HAN.findall(text)), len(_LATIN_WORD.findall(text))
+
+
 def mostly_chinese(text: str) -> bool:
     """Han characters at least as many as Latin words (the dialogs' rule for "Chinese")."""
-    han = len(_HAN.findall(text))
-    return han > 0 and han >= len(_LATIN_WORD.findall(text))
+    han, latin_words = script_counts(text)
+    return han > 0 and han >= latin_words
 
 
 class ModelUnavailableError(RuntimeError):
