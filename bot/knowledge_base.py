@@ -131,13 +131,14 @@ class KnowledgeService:
         elapsed = asyncio.get_running_loop().time() - started
         source = "imported" if version[0] else "sample car-workshop"
         log.info(
-            "knowledge base: %d entries (%s), %d out-of-scope examples (%s; %d left to entries), "
-            "indexed in %.1f s",
+            "knowledge base: %d entries (%s), %d out-of-scope examples (%s; %d left to entries; "
+            "not learnt, as no entry asks in them: %s), indexed in %.1f s",
             len(base),
             source,
             len(rejects.examples),
             rejects.source.value,
             len(rejects.yielded),
+            ", ".join(rejects.unused_languages) or "none",
             elapsed,
         )
         return True

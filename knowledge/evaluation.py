@@ -19,8 +19,8 @@ bot), `out_of_scope`: a `faq-queries/1` file whose out-of-scope questions (expec
 the matcher learns not to answer, e.g. the datasets' `oos_train.json` (default: none), and
 `default_out_of_scope`: when the KB brings no out-of-scope examples (neither its own
 "out_of_scope" field nor that file), build the matcher as the bot does
-(`knowledge.out_of_scope.build_bot_matcher`: the shipped default chit-chat set; default: false,
-so the published figures stay those of the KB alone).
+(`knowledge.out_of_scope.build_bot_matcher`: the shipped default chit-chat set in the KB's
+languages; default: true, as in the bot; false scores the KB alone).
 """
 
 from __future__ import annotations

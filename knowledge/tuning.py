@@ -76,7 +76,7 @@ import numpy as np
 from knowledge.classifier import FloatArray, TrainingPlan, softmax
 
 #: Bump when anything below changes what is trained, so cached weights are not reused.
-VERSION = "faq-matcher/2"
+VERSION = "faq-matcher/3"
 
 USE_TITLES = True
 FEATURE_SCALE = 4.0

@@ -87,6 +87,30 @@ def test_an_import_without_examples_learns_the_default_set(cli_home: Path) -> No
     assert f"out-of-scope examples: {DEFAULT_COUNT} (the default set)" in asked.output
 
 
+ENGLISH_ONLY = """\
+entries:
+  - id: opening-hours
+    questions:
+      en: [When are you open, What are your opening hours]
+    answers:
+      en: Monday to Friday, 8 to 18.
+out_of_scope:
+  en: [Tell me about the football, Do you sell ice cream]
+  zh: 你几岁了
+"""
+
+
+def test_examples_in_a_language_no_entry_asks_in_are_not_learnt(cli_home: Path) -> None:
+    (cli_home / "kb.yaml").write_text(ENGLISH_ONLY, encoding="utf-8")
+    assert concierge("kb", "import", "kb.yaml").exit_code == 0
+    listed = concierge("kb", "list")
+    expected = (
+        "out-of-scope examples: 2 (the knowledge base's own; "
+        "the zh ones not learnt: no entry has zh questions)"
+    )
+    assert expected in listed.output
+
+
 def test_a_bad_out_of_scope_part_says_where(cli_home: Path) -> None:
     bad = WITH_EXAMPLES.replace("zh: 你几岁了", "fr: [Quel âge as-tu]")
     (cli_home / "kb.yaml").write_text(bad, encoding="utf-8")

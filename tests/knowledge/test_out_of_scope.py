@@ -15,7 +15,7 @@ from knowledge.entries import Entry, KnowledgeBase
 from knowledge.matcher import Decision, Matcher, build_matcher
 from knowledge.out_of_scope import OutOfScope, Source, build_bot_matcher, choose_examples
 from knowledge.samples import car_workshop, default_out_of_scope
-from tests.knowledge.conftest import Counting
+from tests.knowledge.conftest import Counting, one_language
 from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 CHIT_CHAT = (
@@ -87,6 +87,20 @@ def test_own_examples_win_and_the_default_set_yields_to_the_entries_questions() 
     chosen = choose_examples(KnowledgeBase((*base.entries, jokes)))
     assert chosen.yielded == ("Tell me a joke",)  # the business answers it
     assert len(chosen.examples) + 1 == sum(len(qs) for qs in default_out_of_scope().values())
+
+
+def test_examples_are_learnt_only_in_the_languages_of_the_entries_questions() -> None:
+    english = one_language(car_workshop(), "en")
+    defaults = default_out_of_scope()
+    chosen = choose_examples(english)
+    assert chosen == OutOfScope(defaults["en"], Source.DEFAULT, (), ("zh",))
+    # the base's own examples likewise; with none in its languages, the default set's are used
+    own = KnowledgeBase(english.entries, {"en": ("Sing!",), "zh": ("你几岁？",)})
+    assert choose_examples(own) == OutOfScope(("Sing!",), Source.OWN, (), ("zh",))
+    only_chinese = KnowledgeBase(english.entries, {"zh": ("你几岁？",)})
+    assert choose_examples(only_chinese) == chosen
+    # a bilingual base learns both
+    assert choose_examples(car_workshop()).unused_languages == ()
 
 
 def test_the_default_set_rejects_off_topic_questions_it_does_not_contain(

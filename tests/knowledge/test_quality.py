@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from knowledge.encoder import EmbeddingCache
 from knowledge.matcher import Decision, Matcher, build_matcher
-from tests.knowledge.conftest import Counting
+from knowledge.out_of_scope import build_bot_matcher
+from knowledge.samples import car_workshop
+from tests.knowledge.conftest import Counting, one_language
 from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 
@@ -67,3 +70,34 @@ def test_chinese_questions_are_scored_without_the_english_only_encoder(
         workshop_matcher.components(english).linear, without.components(english).linear
     )
     assert minilm.encoded == [english]
+
+
+@pytest.mark.parametrize(
+    ("kept", "asked", "answered_floor"), [("en", "zh", 0.5), ("zh", "en", 0.45)]
+)
+def test_a_knowledge_base_in_one_language_answers_questions_in_the_other(
+    counting: Counting, shared_cache_dir: Path, kept: str, asked: str, answered_floor: float
+) -> None:
+    """The sample workshop with one language's questions only, asked the other's questions.
+
+    As the bot builds it (default out-of-scope examples). Measured: the English-only base
+    answers 62 % of the 148 Chinese questions right and rejects 16 %; the Chinese-only one 55 %
+    and 18 %. Before the matcher dropped the default set's examples in languages the base
+    lacks, the English-only base answered none of them.
+    """
+    full = car_workshop()
+    matcher, chosen = build_bot_matcher(
+        one_language(full, kept), counting, EmbeddingCache(shared_cache_dir)
+    )
+    assert chosen.unused_languages == (asked,)
+    questions = [(q, e.id) for e in full.entries for q in e.questions[asked]]
+    counting[2].encoded.clear()
+    matches = [(matcher.match(q), expected) for q, expected in questions]
+    top1 = [m for m, expected in matches if m.best is not None and m.best.entry_id == expected]
+    answered = [m for m in top1 if m.decision is Decision.ANSWER]
+    rejected = [m for m, _ in matches if m.decision is Decision.OUT_OF_SCOPE]
+    assert len(top1) >= 0.75 * len(questions)
+    assert len(answered) >= answered_floor * len(questions)
+    assert len(rejected) <= 0.25 * len(questions)
+    if asked == "zh":  # scored by the multilingual encoders' classifiers, without MiniLM
+        assert counting[2].encoded == []
