@@ -4,6 +4,7 @@
                                   [--only clinc150/full] [--skip-cold]
                                   [--oos-train | --default-oos]
     .venv/bin/python bench/faq.py tune --cache-dir DIR [--default-oos]  # refit tuning.py
+    .venv/bin/python bench/faq.py languages [--cache-dir DIR]  # one-language KBs, other language
 
 For each KB variant (CLINC150, BANKING77, SMP2017 x 5-shot, full) against its dev.json it prints
 in-scope accuracy, closed-set accuracy, OOS recall and precision (metrics computed by
@@ -19,6 +20,12 @@ its own.
 calibrator and thresholds that knowledge/tuning.py should hold (the dev sets are the only data
 it looks at). Query embeddings come from the cache there, so run a plain benchmark with the
 same --cache-dir first.
+
+`languages` asks the sample car-workshop KB, cut down to one language's questions and built as
+the bot builds it, the other language's questions (148 each way; the answers are the entries'),
+and prints how many land on the right entry, are answered right and are rejected; then how
+many of the eval's out-of-scope dev questions (SMP2017 `chat` in Chinese, CLINC150 in English)
+each variant rejects.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from knowledge import tuning
 from knowledge.encoder import EmbeddingCache, Encoder, FloatArray
 from knowledge.entries import KnowledgeBase, parse_faq_kb
 from knowledge.evaluation import Predictor
-from knowledge.matcher import Matcher, build_matcher, default_encoders
+from knowledge.matcher import Decision, Matcher, build_matcher, default_encoders
 from knowledge.out_of_scope import build_bot_matcher
+from knowledge.samples import car_workshop
 
 VARIANTS = [(d, v) for d in ("clinc150", "banking77", "smp2017") for v in ("5shot", "full")]
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -247,6 +255,46 @@ def tune(args: argparse.Namespace) -> None:
     print("ANSWER_AT =", answer_at, "(pooled precision of direct answers >= 95%)")
 
 
+def languages(args: argparse.Namespace) -> None:
+    cache = EmbeddingCache(args.cache_dir)
+    full = car_workshop()
+    off_topic = {
+        name: [q["text"] for q in load(args.eval_dir, name, "full")[1] if q["expected"] is None]
+        for name in ("smp2017", "clinc150")
+    }
+    print("| KB | questions | right entry first | answered right | rejected |")
+    print("|---|---|---|---|---|")
+    for kept, asked in (("en", "zh"), ("zh", "en"), (None, None)):
+        kb = full if kept is None else full.with_questions_in(kept)
+        matcher, _ = build_bot_matcher(kb, None, cache, args.titles, use_default=True)
+        name = f"{kept}-only" if kept else "bilingual"
+        if asked is not None:
+            questions = [(q, e.id) for e in full.entries for q in e.questions[asked]]
+            matches = [(matcher.match(q), expected) for q, expected in questions]
+            first = sum(m.best is not None and m.best.entry_id == e for m, e in matches)
+            right = sum(
+                m.decision is Decision.ANSWER and m.best is not None and m.best.entry_id == e
+                for m, e in matches
+            )
+            rejected = sum(m.decision is Decision.OUT_OF_SCOPE for m, _ in matches)
+            print(
+                f"| {name} | {len(matches)} {asked} | {_share(first, len(matches))} | "
+                f"{_share(right, len(matches))} | {_share(rejected, len(matches))} |"
+            )
+        for dataset, texts in off_topic.items():
+            decisions = [matcher.match(t).decision for t in texts]
+            rejected = decisions.count(Decision.OUT_OF_SCOPE)
+            answered = decisions.count(Decision.ANSWER)
+            print(
+                f"| {name} | {len(texts)} {dataset} out of scope | | "
+                f"answered {_share(answered, len(texts))} | {_share(rejected, len(texts))} |"
+            )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %"
+
+
 def _closed(s: tuple[str, list[Any], Any], w: tuple[float, ...]) -> float:
     _, comps, expected = s
     hits = [
@@ -273,7 +321,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("mode", nargs="?", choices=["bench", "tune"], default="bench")
+    ap.add_argument("mode", nargs="?", choices=["bench", "tune", "languages"], default="bench")
     ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--no-titles", dest="titles", action="store_false", default=tuning.USE_TITLES)
@@ -283,7 +331,7 @@ def main() -> None:
     examples.add_argument("--oos-train", action="store_true")
     examples.add_argument("--default-oos", action="store_true")
     args = ap.parse_args()
-    (tune if args.mode == "tune" else bench)(args)
+    {"bench": bench, "tune": tune, "languages": languages}[args.mode](args)
 
 
 if __name__ == "__main__":

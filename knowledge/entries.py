@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: A language code as used across Concierge: "en", "zh", ...
@@ -121,6 +121,22 @@ class KnowledgeBase:
     def languages(self) -> frozenset[Language]:
         """Languages that have at least one example question."""
         return frozenset(lang for e in self.entries for lang, qs in e.questions.items() if qs)
+
+    def with_questions_in(self, language: Language) -> KnowledgeBase:
+        """The same entries with their questions and titles in `language` only.
+
+        Answers and out-of-scope examples stay. What a business that wrote its questions in one
+        language has: `bench/faq.py languages` and the tests ask it the other language's.
+        """
+        entries = tuple(
+            replace(
+                entry,
+                questions={k: v for k, v in entry.questions.items() if k == language},
+                titles={k: v for k, v in entry.titles.items() if k == language},
+            )
+            for entry in self.entries
+        )
+        return KnowledgeBase(entries, self.out_of_scope)
 
     def out_of_scope_questions(self) -> Iterator[tuple[Language, str]]:
         """Every out-of-scope example with its language, in a stable order."""

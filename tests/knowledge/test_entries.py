@@ -96,3 +96,21 @@ def test_answer_falls_back_to_another_language() -> None:
     assert entry.answer_in("en") == ("en", "hello")
     assert entry.answer_in("fr") == ("en", "hello")
     assert Entry("b").answer_in("en") is None
+
+
+def test_with_questions_in_keeps_one_languages_questions_and_every_answer() -> None:
+    entry = Entry(
+        "hours",
+        questions={"en": ("When are you open?",), "zh": ("几点开门？",)},
+        answers={"en": "8 to 6", "zh": "八点到六点"},
+        titles={"en": "Opening hours", "zh": "营业时间"},
+    )
+    base = KnowledgeBase((entry,), {"en": ("Sing!",)})
+    english = base.with_questions_in("en")
+    assert english.languages == {"en"}
+    only = english.get("hours")
+    assert only is not None
+    assert only.questions == {"en": ("When are you open?",)}
+    assert only.titles == {"en": "Opening hours"}
+    assert only.answers == entry.answers
+    assert english.out_of_scope == base.out_of_scope

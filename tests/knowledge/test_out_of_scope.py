@@ -15,7 +15,7 @@ from knowledge.entries import Entry, KnowledgeBase
 from knowledge.matcher import Decision, Matcher, build_matcher
 from knowledge.out_of_scope import OutOfScope, Source, build_bot_matcher, choose_examples
 from knowledge.samples import car_workshop, default_out_of_scope
-from tests.knowledge.conftest import Counting, one_language
+from tests.knowledge.conftest import Counting
 from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 CHIT_CHAT = (
@@ -90,7 +90,7 @@ def test_own_examples_win_and_the_default_set_yields_to_the_entries_questions() 
 
 
 def test_examples_are_learnt_only_in_the_languages_of_the_entries_questions() -> None:
-    english = one_language(car_workshop(), "en")
+    english = car_workshop().with_questions_in("en")
     defaults = default_out_of_scope()
     chosen = choose_examples(english)
     assert chosen == OutOfScope(defaults["en"], Source.DEFAULT, (), ("zh",))

@@ -11,7 +11,7 @@ from knowledge.encoder import EmbeddingCache
 from knowledge.matcher import Decision, Matcher, build_matcher
 from knowledge.out_of_scope import build_bot_matcher
 from knowledge.samples import car_workshop
-from tests.knowledge.conftest import Counting, one_language
+from tests.knowledge.conftest import Counting
 from tests.knowledge.workshop_kb import HELD_OUT, UNRELATED, workshop_kb
 
 
@@ -87,7 +87,7 @@ def test_a_knowledge_base_in_one_language_answers_questions_in_the_other(
     """
     full = car_workshop()
     matcher, chosen = build_bot_matcher(
-        one_language(full, kept), counting, EmbeddingCache(shared_cache_dir)
+        full.with_questions_in(kept), counting, EmbeddingCache(shared_cache_dir)
     )
     assert chosen.unused_languages == (asked,)
     questions = [(q, e.id) for e in full.entries for q in e.questions[asked]]
