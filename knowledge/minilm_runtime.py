@@ -175,7 +175,13 @@ class MiniLmRuntime:
         return embed_in_windows(texts, self.token_ids, *bounds, self._forward, self.hidden)
 
     def _forward(self, batch: list[list[int]]) -> FloatArray:
-        ids, valid = padded(batch)
+        # One padding position at least, so that a text's vector does not depend on its batch.
+        # With no padding at all (a lone question; a batch of equally long texts) ONNX Runtime
+        # takes another path for a short text: cosine 0.9997 to the same text padded, which
+        # every batch with a longer text in it gives. A KB text and the same question then
+        # had different vectors, and an edit that re-encoded one text moved it.
+        spare = 1 if max(len(ids) for ids in batch) < self.max_positions else 0
+        ids, valid = padded(batch, spare)
         feeds = {"input_ids": ids, "attention_mask": valid.astype(np.int64)}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)

@@ -87,9 +87,11 @@ def embed_in_windows(
     return out
 
 
-def padded(batch: list[list[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Token ids padded with 0 to the longest sequence, and which positions are real."""
-    length = max(len(ids) for ids in batch)
+def padded(
+    batch: list[list[int]], spare: int = 0
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Token ids padded with 0 to the longest sequence and `spare` more, and which are real."""
+    length = max(len(ids) for ids in batch) + spare
     ids = np.zeros((len(batch), length), dtype=np.int64)
     valid = np.zeros((len(batch), length), dtype=bool)
     for row, seq in enumerate(batch):
