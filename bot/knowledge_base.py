@@ -132,13 +132,13 @@ class KnowledgeService:
         source = "imported" if version[0] else "sample car-workshop"
         log.info(
             "knowledge base: %d entries (%s), %d out-of-scope examples (%s; %d left to entries; "
-            "not learnt, as no entry asks in them: %s), indexed in %.1f s",
+            "not learnt, as the entries ask less in that language: %s), indexed in %.1f s",
             len(base),
             source,
             len(rejects.examples),
             rejects.source.value,
             len(rejects.yielded),
-            ", ".join(rejects.unused_languages) or "none",
+            ", ".join(f"{n} {language}" for language, n in rejects.left_out) or "none",
             elapsed,
         )
         return True

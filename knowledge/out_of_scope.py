@@ -8,12 +8,17 @@ own (`build_matcher(..., out_of_scope=...)`). The bot gives it:
    `knowledge.samples` (chit-chat and off-topic questions), less any question that is also one
    of the base's entries' questions (the business answers it).
 
-Either way only the examples in languages the entries have questions in. Examples in another
-language teach the matcher that the language itself means "out of scope": with the default set's
-Chinese examples, an English-only base rejected 84 % of the sample workshop's Chinese questions
-and answered none, though their best entry was right 93 % of the time (`bench/faq_report.md`,
-"Questions in a language the knowledge base lacks"). The multilingual encoders still place a
-Chinese "tell me a joke" next to the English one, so such questions stay out of scope.
+Either way in proportion to the languages of the entries' questions. Examples in a language the
+entries lack teach the matcher that the language itself means "out of scope": with the default
+set's Chinese examples, an English-only base rejected 84 % of the sample workshop's Chinese
+questions and answered none, though their best entry was right 93 % of the time. So a
+language's examples are thinned (evenly, keeping their order) to its share of the questions
+relative to the most-asked language: none for a language without questions, all for a base as
+Chinese as it is English, and a tenth of the Chinese ones for a base with ten English questions
+to each Chinese one (there, Chinese questions to English-only entries: 31 -> 48 % answered
+right; `bench/faq.py languages`, and `bench/faq_report.md`, "Questions in a language the
+knowledge base lacks"). The multilingual encoders still place a Chinese "tell me a joke" next to
+the English one, so such questions stay out of scope.
 
 Not done: also leaving out the defaults that the matcher built without examples answers
 outright. On the car-workshop KBs those are the confident wrong answers the set exists to stop
@@ -26,6 +31,7 @@ build a matcher, so all of them answer alike.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -50,37 +56,56 @@ class OutOfScope:
     source: Source
     #: default examples left out because an entry of the knowledge base asks them
     yielded: tuple[str, ...] = ()
-    #: languages whose examples were left out: no entry has questions in them
-    unused_languages: tuple[Language, ...] = ()
+    #: (language, how many of its examples were not learnt), where the entries have fewer
+    #: questions in it than in their most-asked language
+    left_out: tuple[tuple[Language, int], ...] = ()
 
 
 def choose_examples(
     kb: KnowledgeBase, use_default: bool = tuning.USE_DEFAULT_OUT_OF_SCOPE
 ) -> OutOfScope:
     """The out-of-scope examples the bot's matcher learns for `kb`."""
-    own, unused = _in_languages_of(kb, kb.out_of_scope)
+    own, left_out = _in_proportion(kb, kb.out_of_scope)
     if own:  # else the base has none, or none in its questions' languages
-        return OutOfScope(tuple(q for qs in own.values() for q in qs), Source.OWN, (), unused)
+        return OutOfScope(own, Source.OWN, (), left_out)
     if not use_default:
         return OutOfScope((), Source.NONE)
     asked = {question_key(q) for entry in kb for _, q in entry.all_questions()}
-    defaults, unused = _in_languages_of(kb, default_out_of_scope())
-    kept: list[str] = []
+    defaults: dict[Language, list[str]] = {}
     yielded: list[str] = []
-    for questions in defaults.values():
+    for language, questions in sorted(default_out_of_scope().items()):
         for question in questions:
-            (yielded if question_key(question) in asked else kept).append(question)
-    return OutOfScope(tuple(kept), Source.DEFAULT, tuple(yielded), unused)
+            if question_key(question) in asked:
+                yielded.append(question)
+            else:
+                defaults.setdefault(language, []).append(question)
+    kept, left_out = _in_proportion(kb, defaults)
+    return OutOfScope(kept, Source.DEFAULT, tuple(yielded), left_out)
 
 
-def _in_languages_of(
+def _in_proportion(
     kb: KnowledgeBase, examples: Mapping[Language, Sequence[str]]
-) -> tuple[dict[Language, Sequence[str]], tuple[Language, ...]]:
-    """`examples` in the languages of `kb`'s questions (sorted), and the other languages."""
-    kept = {
-        lang: examples[lang] for lang in sorted(examples) if lang in kb.languages and examples[lang]
-    }
-    return kept, tuple(lang for lang in sorted(examples) if lang not in kept and examples[lang])
+) -> tuple[tuple[str, ...], tuple[tuple[Language, int], ...]]:
+    """`examples` thinned to the languages' shares of `kb`'s questions, and what was left out.
+
+    A language gets its share of its examples relative to the language the entries ask most
+    in (at least one example if it has any questions), spread evenly over its list.
+    """
+    asked = Counter(language for entry in kb for language, _ in entry.all_questions())
+    most = max(asked.values(), default=0)
+    kept: list[str] = []
+    left_out: list[tuple[Language, int]] = []
+    for language in sorted(examples):
+        questions = examples[language]
+        n = len(questions)
+        if asked[language] and n:
+            n = min(n, max(1, round(n * asked[language] / most)))
+            kept += (questions[i * len(questions) // n] for i in range(n))
+        else:
+            n = 0
+        if n < len(questions):
+            left_out.append((language, len(questions) - n))
+    return tuple(kept), tuple(left_out)
 
 
 def build_bot_matcher(

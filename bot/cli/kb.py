@@ -45,9 +45,8 @@ def _examples_summary(chosen: OutOfScope) -> str:
     if chosen.source is Source.NONE:
         return "out-of-scope examples: none"
     left = f"; {len(chosen.yielded)} left to the entries" if chosen.yielded else ""
-    if chosen.unused_languages:  # they would teach the matcher to reject the language itself
-        unused = ", ".join(chosen.unused_languages)
-        left += f"; the {unused} ones not learnt: no entry has {unused} questions"
+    for language, count in chosen.left_out:  # else the language itself would mean "reject"
+        left += f"; {count} in {language} not learnt (the entries ask fewer questions in it)"
     return f"out-of-scope examples: {len(chosen.examples)} ({chosen.source.value}{left})"
 
 

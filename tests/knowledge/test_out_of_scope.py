@@ -75,7 +75,15 @@ def test_a_knowledge_base_without_examples_learns_the_default_set(
     assert chosen.source is Source.DEFAULT
     assert chosen.yielded == ()  # no entry of a car workshop asks any of them
     defaults = default_out_of_scope()
-    assert chosen.examples == (*defaults["en"], *defaults["zh"])
+    # the test workshop asks 38 questions in English and 27 in Chinese: 27/38 of the Chinese
+    zh = round(len(defaults["zh"]) * 27 / 38)
+    assert chosen.left_out == (("zh", len(defaults["zh"]) - zh),)
+    assert chosen.examples[: len(defaults["en"])] == defaults["en"]
+    chinese = chosen.examples[len(defaults["en"]) :]
+    assert len(chinese) == zh
+    assert set(chinese) <= set(defaults["zh"])
+    assert chinese[0] == defaults["zh"][0]
+    assert chinese[-1] in defaults["zh"][-3:]  # spread over the whole list
 
 
 def test_own_examples_win_and_the_default_set_yields_to_the_entries_questions() -> None:
@@ -86,21 +94,30 @@ def test_own_examples_win_and_the_default_set_yields_to_the_entries_questions() 
     jokes = Entry("jokes", questions={"en": ("tell me a joke!",)}, answers={"en": "Ha."})
     chosen = choose_examples(KnowledgeBase((*base.entries, jokes)))
     assert chosen.yielded == ("Tell me a joke",)  # the business answers it
-    assert len(chosen.examples) + 1 == sum(len(qs) for qs in default_out_of_scope().values())
+    # 149 English questions to 148 Chinese now: one Chinese example fewer
+    assert chosen.left_out == (("zh", 1),)
+    assert len(chosen.examples) + 2 == sum(len(qs) for qs in default_out_of_scope().values())
 
 
-def test_examples_are_learnt_only_in_the_languages_of_the_entries_questions() -> None:
+def test_examples_are_learnt_in_proportion_to_the_entries_languages() -> None:
     english = car_workshop().with_questions_in("en")
     defaults = default_out_of_scope()
     chosen = choose_examples(english)
-    assert chosen == OutOfScope(defaults["en"], Source.DEFAULT, (), ("zh",))
+    assert chosen == OutOfScope(defaults["en"], Source.DEFAULT, (), (("zh", len(defaults["zh"])),))
     # the base's own examples likewise; with none in its languages, the default set's are used
     own = KnowledgeBase(english.entries, {"en": ("Sing!",), "zh": ("你几岁？",)})
-    assert choose_examples(own) == OutOfScope(("Sing!",), Source.OWN, (), ("zh",))
+    assert choose_examples(own) == OutOfScope(("Sing!",), Source.OWN, (), (("zh", 1),))
     only_chinese = KnowledgeBase(english.entries, {"zh": ("你几岁？",)})
     assert choose_examples(only_chinese) == chosen
-    # a bilingual base learns both
-    assert choose_examples(car_workshop()).unused_languages == ()
+    # a base as Chinese as it is English learns both whole
+    assert choose_examples(car_workshop()).left_out == ()
+    # two of 32 entries also in Chinese (10 of 158 questions): 10/148 of the Chinese ones
+    full = car_workshop()
+    mostly = KnowledgeBase((*full.entries[:2], *english.entries[2:]))
+    few = choose_examples(mostly)
+    kept = round(len(defaults["zh"]) * 10 / 148)
+    assert few.left_out == (("zh", len(defaults["zh"]) - kept),)
+    assert len(few.examples) == len(defaults["en"]) + kept
 
 
 def test_the_default_set_rejects_off_topic_questions_it_does_not_contain(
