@@ -64,8 +64,8 @@ The log of what was tried, with figures, is in the FAQ matcher report; the short
   94.5 / 31 -> 93.7 / 56, 5-shot 81.2 / 70 -> 77.6 / 87; BANKING77 full 92.7 -> 92.2 (3
   questions newly rejected, the rest retraining noise), 5-shot 78.1 -> 78.5. On the car-workshop
   KBs it turns confident wrong answers to off-topic questions into "I don't know".
-  Since the seventh session only the examples in the languages of the entries' questions are
-  learned (knowledge.out_of_scope). VERSION 3 also trains the classifiers over the
+  Since the seventh session the examples are learned in proportion to the languages of the
+  entries' questions (knowledge.out_of_scope). VERSION 3 also trains the classifiers over the
   multilingual encoders alone for every KB, not only bilingual ones, for the questions MiniLM
   does not read. The sample workshop in English, asked its Chinese questions: 0 -> 62 % answered
   right; the eval KBs are single-language and moved within retraining noise (the FAQ matcher
