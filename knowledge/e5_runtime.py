@@ -35,9 +35,8 @@ import numpy.typing as npt
 
 from knowledge.transformer import (
     ModelFileError,
-    default_threads,
+    Sessions,
     embed_in_windows,
-    inference_session,
     mean_pooled,
     padded,
 )
@@ -86,7 +85,7 @@ class E5Runtime:
         r.take("<i4")  # block size, always 32
         self._read_tokenizer(r)
         self.tensors = self._read_directory(r, data)
-        self._threads = threads or default_threads()
+        self._threads = threads
 
     # -- tokenizer ------------------------------------------------------------------------
 
@@ -195,8 +194,8 @@ class E5Runtime:
         return self._f32("emb.type")[: self.hidden]
 
     @cached_property
-    def _session(self) -> Any:
-        return inference_session(self._graph().SerializeToString(), self._threads)
+    def _sessions(self) -> Sessions:
+        return Sessions(self._graph().SerializeToString(), self._threads)
 
     def _graph(self) -> Any:
         onnx = importlib.import_module("onnx")
@@ -304,7 +303,7 @@ class E5Runtime:
         words = (values * blocks["d"].astype(np.float32)[..., None]).reshape(*ids.shape, -1)
         embeddings = words + self._positions[: ids.shape[1]] + self._type0
         mask = np.where(valid, np.float32(0.0), np.float32(-1e9))[:, None, None, :]
-        (hidden,) = self._session.run(None, {"embeddings": embeddings, "mask": mask})
+        (hidden,) = self._sessions.run(None, {"embeddings": embeddings, "mask": mask})
         return mean_pooled(hidden, valid)
 
 

@@ -32,6 +32,7 @@ import functools
 import hashlib
 import importlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ from knowledge.encoder import (
 )
 from knowledge.entries import KnowledgeBase, Language
 from knowledge.lexical import TfidfIndex
+from knowledge.transformer import default_threads
 
 IntArray = npt.NDArray[np.int64]
 
@@ -248,10 +250,11 @@ class Matcher:
 
     def _components(self, text: str) -> Components:
         reads = [np.asarray([encoder.reads(text)]) for encoder in self._encoders]
-        raw_q = [
-            encoder.encode([text]) if read[0] else np.zeros((1, r.shape[1]), dtype=np.float32)
-            for encoder, read, r in zip(self._encoders, reads, self._raw, strict=True)
-        ]
+        vectors = _start_encoding(
+            self._encoders, [bool(r[0]) for r in reads], [r.shape[1] for r in self._raw], text
+        )
+        lexical_all = self._lexical_scores(text)  # while the first encoder runs
+        raw_q = vectors()
         # the classifiers over every encoder if all of them read the question, else over those
         # that read every language of the knowledge base, if there are such
         known = {i for i, read in enumerate(reads) if read[0]}
@@ -264,7 +267,7 @@ class Matcher:
             log_softmax(chosen.linear.logits(q))[0],
             log_softmax(chosen.hidden.logits(q))[0],
             (chosen.centroids @ q_unit[0]).astype(np.float32),
-            self._lexical_scores(text),
+            lexical_all,
         )
         n = len(self.entry_ids)
         linear, hidden, centroid, lexical = (v[:n] for v in views)
@@ -350,6 +353,40 @@ def _single_threaded_blas() -> Iterator[None]:
         return
     with controller.limit(limits=1, user_api="blas"):
         yield
+
+
+@functools.cache
+def _side_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="faq-encoder")
+
+
+def _start_encoding(
+    encoders: Sequence[Encoder], reads: Sequence[bool], widths: Sequence[int], text: str
+) -> Callable[[], list[FloatArray]]:
+    """Start encoding one question; the call returned gives each encoder's vector of it.
+
+    An encoder that does not read the question gives zeros. With more than one core, the
+    first encoder (e5, the slowest) runs in a worker thread, and the others run here when the
+    result is asked for: ONNX Runtime and numpy's matrix products release the GIL, so the
+    caller's other work (the TF-IDF view) runs beside e5 as well. CLINC150 full dev, one
+    question after another, 2 cores, p50 / p95: 22.0 / 31.6 ms with the encoders in turn
+    (two ONNX Runtime threads each), 13.9 / 21.8 ms side by side (one thread each).
+    """
+
+    def encode(i: int) -> FloatArray:
+        if not reads[i]:
+            return np.zeros((1, widths[i]), dtype=np.float32)
+        return encoders[i].encode([text])
+
+    if len(encoders) < 2 or default_threads() < 2 or not reads[0]:
+        return lambda: [encode(i) for i in range(len(encoders))]
+    first = _side_pool().submit(encode, 0)
+
+    def finish() -> list[FloatArray]:
+        rest = [encode(i) for i in range(1, len(encoders))]
+        return [first.result(), *rest]
+
+    return finish
 
 
 def _embed_read(

@@ -30,9 +30,8 @@ import numpy as np
 from knowledge.transformer import (
     FloatArray,
     ModelFileError,
-    default_threads,
+    Sessions,
     embed_in_windows,
-    inference_session,
     mean_pooled,
     padded,
 )
@@ -161,10 +160,9 @@ class MiniLmRuntime:
         self.tokenizer = WordPiece(vocab_path)
         self.max_positions = 512
         self.hidden = 384
-        threads = threads or default_threads()
         self.rewritten = _quantised_matmuls(model)
-        # Only ONNX Runtime's copy is kept: the protobuf and its bytes would be 60 MB more.
-        self._session = inference_session(model.SerializeToString(), threads)
+        # Only ONNX Runtime's copies are kept: the protobuf and its bytes would be 60 MB more.
+        self._sessions = Sessions(model.SerializeToString(), threads)
 
     def token_ids(self, text: str) -> list[int]:
         return self.tokenizer.token_ids(text)
@@ -185,7 +183,7 @@ class MiniLmRuntime:
         feeds = {"input_ids": ids, "attention_mask": valid.astype(np.int64)}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        (hidden,) = self._sessions.run(["last_hidden_state"], feeds)
         return mean_pooled(hidden, valid)
 
 

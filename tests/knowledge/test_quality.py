@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from knowledge import matcher as matcher_module
 from knowledge.encoder import EmbeddingCache
 from knowledge.matcher import Decision, Matcher, build_matcher
 from knowledge.out_of_scope import build_bot_matcher
@@ -101,3 +103,20 @@ def test_a_knowledge_base_in_one_language_answers_questions_in_the_other(
     assert len(rejected) <= 0.25 * len(questions)
     if asked == "zh":  # scored by the multilingual encoders' classifiers, without MiniLM
         assert counting[2].encoded == []
+
+
+def test_questions_matched_at_once_get_the_answers_they_get_one_by_one(
+    workshop_matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """e5 runs beside the other encoders; neither that nor other callers mix answers up."""
+    questions = [q for q, _ in HELD_OUT] + list(UNRELATED)
+    alone = [workshop_matcher.match(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # as the bot's worker threads do
+        together = list(pool.map(workshop_matcher.match, questions))
+    monkeypatch.setattr(matcher_module, "default_threads", lambda: 1)  # encoders in turn
+    in_turn = [workshop_matcher.match(q) for q in questions]
+    for runs in (together, in_turn):
+        for got, want in zip(runs, alone, strict=True):
+            assert got.decision == want.decision
+            assert [c.entry_id for c in got.candidates] == [c.entry_id for c in want.candidates]
+            assert got.candidates[0].score == pytest.approx(want.candidates[0].score, abs=1e-4)
