@@ -141,10 +141,11 @@ def build_matcher(
     encoders = tuple(encoders[i] for i in active)
     reads = [reads[i] for i in active]
     raw = [_embed_read(cache, e, texts, r) for e, r in zip(encoders, reads, strict=True)]
-    centres = [m[r].mean(axis=0) for m, r in zip(raw, reads, strict=True)]
+    read_rows = [m if r.all() else m[r] for m, r in zip(raw, reads, strict=True)]
+    centres = [rows.mean(axis=0) for rows in read_rows]
     scales = [  # each dimension of about unit spread, times the encoder's weight
-        (float(m[r].std(axis=0).mean()) or 1.0) / tuning.encoder_weight(e.name)
-        for m, r, e in zip(raw, reads, encoders, strict=True)
+        (float(rows.std(axis=0).mean()) or 1.0) / tuning.encoder_weight(e.name)
+        for rows, e in zip(read_rows, encoders, strict=True)
     ]
     # Classifiers over every encoder; and, when one of them does not read every language the
     # bot serves (MiniLM: not Chinese), over the encoders that do, for the questions it does
@@ -394,6 +395,8 @@ def _embed_read(
 ) -> FloatArray:
     """`encoder`'s vectors of the texts it reads; zero rows for the others."""
     vectors = cache.embed(encoder, [t for t, read in zip(texts, reads, strict=True) if read])
+    if reads.all():
+        return vectors
     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
     out[reads] = vectors
     return out
@@ -410,21 +413,34 @@ def _view(
 
     `scales` are each encoder's mean per-dimension std over its weight in
     `tuning.ENCODER_WEIGHTS`. An encoder's part of a row it does not read is zero: the
-    knowledge base's mean, which says nothing for or against any entry.
+    knowledge base's mean, which says nothing for or against any entry. Written in place
+    into one array: for a 15 000-question KB the features are 77 MB, built at every start.
     """
-    parts = [
-        np.where(reads[i][:, None], (raw[i] - centres[i]) / np.float32(scales[i]), np.float32(0))
-        for i in encoders
-    ]
-    x = np.hstack(parts).astype(np.float32)
-    x *= np.float32(tuning.FEATURE_SCALE / np.sqrt(x.shape[1]))
+    widths = [raw[i].shape[1] for i in encoders]
+    x = np.empty((raw[encoders[0]].shape[0], sum(widths)), dtype=np.float32)
+    factor = np.float32(tuning.FEATURE_SCALE / np.sqrt(x.shape[1]))
+    at = 0
+    for i, width in zip(encoders, widths, strict=True):
+        part = x[:, at : at + width]
+        np.subtract(raw[i], centres[i], out=part)
+        part /= np.float32(scales[i])
+        part *= factor
+        part[~reads[i]] = 0.0
+        at += width
     return x
 
 
 def _centroids(x: FloatArray, y: IntArray, n: int) -> FloatArray:
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    sums = np.zeros((n, x.shape[1]), dtype=np.float32)
-    np.add.at(sums, y, unit)
+    """Each class's mean direction: the normalised sum of its examples' unit rows."""
+    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), np.float32(1e-12))  # no x * x
+    order = np.argsort(y, kind="stable")
+    counts = np.bincount(y, minlength=n)
+    if (counts == 0).any():
+        raise ValueError("every class needs at least one example")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_rows = (order == np.arange(len(y))).all()  # the matcher's labels come in order
+    unit = x / norms[:, None] if sorted_rows else x[order] / norms[order, None]
+    sums = np.add.reduceat(unit, starts, axis=0)
     out: FloatArray = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     return out.astype(np.float32)
 
