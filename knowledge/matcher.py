@@ -437,9 +437,9 @@ def _centroids(x: FloatArray, y: IntArray, n: int) -> FloatArray:
     run of rows and the sums are one `reduceat` (no copy of `x` reordered).
     """
     starts = np.flatnonzero(np.diff(y, prepend=-1))
-    if len(starts) != n or (np.diff(y) < 0).any():
+    if len(starts) != n or y[0] != 0 or y[-1] != n - 1 or (np.diff(y) < 0).any():
         raise ValueError("labels must be sorted, with at least one example per class")
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))  # without an x-sized temporary
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))  # without an x * x temporary
     sums = np.add.reduceat(x / np.maximum(norms, np.float32(1e-12))[:, None], starts, axis=0)
     out: FloatArray = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     return out.astype(np.float32)
