@@ -67,11 +67,11 @@ def test_tokens_are_berts_for_everyday_text() -> None:
         assert runtime().token_ids(text) == expected, text
 
 
-# Any text a chat can carry, but lone surrogates (not text) and code points whose class Python's
-# Unicode 14 tables and the older Rust ones in `tokenizers` disagree on. Those are the ones
-# assigned or reclassified after Unicode 3.2 (503 of them split words differently, e.g. the
-# Soyombo mark U+11A9A, Po to Python and a letter to Rust); every code point Unicode 3.2 already
-# classified as it is classified now agrees (232 504, checked one by one between two digits).
+# Any text a chat can carry, but lone surrogates (not text), unassigned code points and those
+# Unicode classified differently in 3.2. Python's Unicode 14 tables and the older Rust ones in
+# `tokenizers` disagree on 503 code points (between two digits, one word or split, e.g. the
+# Soyombo mark U+11A9A: punctuation to Python, not to Rust), all assigned or reclassified after
+# Unicode 3.2; on the 232 504 that 3.2 already classified as now, the two agree, one by one.
 # Common marks and format characters are drawn on purpose.
 def _classified_alike(char: str) -> bool:
     return unicodedata.ucd_3_2_0.category(char) == unicodedata.category(char)
